@@ -76,7 +76,7 @@ def _resolve(node: Any, definitions: dict[str, Any]) -> Any:
 
 
 def _without_defaults(node: Any) -> Any:
-    """Drop defaults: the controller writes every status field, so server-side defaults add noise."""
+    """Drop defaults: the controller writes every status field, so defaults only add noise."""
     if isinstance(node, list):
         return [_without_defaults(item) for item in node]
     if isinstance(node, dict):
