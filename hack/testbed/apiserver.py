@@ -204,7 +204,7 @@ class APIServer:
             dns_names=("localhost",),
             ip_addresses=("127.0.0.1",),
         )
-        generate_signing_key(pki / "service-account.key")
+        generate_signing_key(pki / "service-account.key", pki / "service-account.pub")
         self._write_token_file(pki / "tokens.csv")
 
     def _write_token_file(self, path: Path) -> None:
@@ -262,7 +262,7 @@ class APIServer:
             # Pods need no ServiceAccount token, because no token controller runs.
             "--disable-admission-plugins=ServiceAccount",
             f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
-            f"--service-account-key-file={pki / 'service-account.key'}",
+            f"--service-account-key-file={pki / 'service-account.pub'}",
             f"--service-account-signing-key-file={pki / 'service-account.key'}",
             f"--watch-cache={'true' if self._watch_cache else 'false'}",
         ]

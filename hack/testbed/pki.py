@@ -130,11 +130,15 @@ class CertificateAuthority:
         return KeyPair(cert=cert, key=key)
 
 
-def generate_signing_key(path: Path) -> Path:
-    """Generate an ECDSA private key, as used to sign ServiceAccount tokens."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def generate_signing_key(private_key: Path, public_key: Path) -> None:
+    """Generate an ECDSA key pair, as used to sign and verify ServiceAccount tokens.
+
+    kube-apiserver reads only public keys from --service-account-key-file, so
+    the public half gets a file of its own.
+    """
+    private_key.parent.mkdir(parents=True, exist_ok=True)
     _openssl(
         "genpkey", "-algorithm", "EC", "-pkeyopt", f"ec_paramgen_curve:{EC_CURVE}",
-        "-out", str(path),
+        "-out", str(private_key),
     )  # fmt: skip
-    return path
+    _openssl("pkey", "-in", str(private_key), "-pubout", "-out", str(public_key))
