@@ -1,0 +1,279 @@
+"""The agent's engine: runs reconcile passes on every trigger and on a timer.
+
+Three sources start a pass for a PF, and none is trusted alone:
+
+- netlink link notifications for the PF, its bond, or a link that takes a monitored
+  name (the kernel notifies when a bond member's state flips, not for a partner-only
+  change);
+- each LACPDU the switch sends, read again about 50 ms later in case the bonding
+  driver had not recorded it yet;
+- a poll of every PF every polling interval, the safety net.
+
+Triggers for one PF that arrive while its pass runs are merged into one more pass,
+which reads fresh state. The poll never stops: a lost event socket is reopened and
+every PF is re-read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from api.report import ReportReason
+from api.v1alpha1.types import InterfaceStatus, LACPState
+from nodeagent.lacpdu import LACPDU
+from nodeagent.links import EventSocketLost, LinkEvent, LinkReader
+from nodeagent.metrics import Metrics
+from nodeagent.reconcile import PassResult, PFReconciler, Trigger, TriggerKind
+
+log = logging.getLogger(__name__)
+
+# The bonding driver records a LACPDU in the same softirq that delivers it to packet
+# sockets, so the first re-read almost always sees it; the second read covers a PDU
+# that the driver processed after the agent's read.
+LACPDU_RECHECK_DELAY_S = 0.05
+HEALTHY_INTERVALS = 3
+
+
+class EventSource(Protocol):
+    """Link notification socket (``nodeagent.netlink.LinkEventSocket`` in production)."""
+
+    async def receive(self) -> list[LinkEvent]: ...
+
+    def close(self) -> None: ...
+
+
+class SocketBinder(Protocol):
+    """Packet socket owner (``nodeagent.lacpdu.LACPDUListener`` in production)."""
+
+    def bind(self, pf: str, ifindex: int | None) -> None: ...
+
+    def close(self) -> None: ...
+
+
+ReportCallback = Callable[[ReportReason, str], None]
+
+_STATE_REASONS = {
+    LACPState.UP: ReportReason.LACP_UP,
+    LACPState.DOWN: ReportReason.LACP_DOWN,
+    LACPState.UNKNOWN: ReportReason.LACP_UNKNOWN,
+}
+
+
+@dataclass
+class _PFTriggers:
+    wake: asyncio.Event
+    pending: Trigger | None = None
+    recheck: asyncio.TimerHandle | None = None
+    last_failed: bool = False
+
+
+class Agent:
+    """Reconcilers of all monitored PFs and the loops that trigger them."""
+
+    def __init__(
+        self,
+        interfaces: list[str],
+        polling_interval_s: float,
+        reader: LinkReader,
+        metrics: Metrics,
+        report: ReportCallback | None = None,
+        event_source_factory: Callable[[], EventSource] | None = None,
+    ) -> None:
+        self.polling_interval_s = polling_interval_s
+        self.reconcilers = {name: PFReconciler(name, reader, metrics) for name in interfaces}
+        self._metrics = metrics
+        self._report = report or (lambda reason, note: None)
+        self._event_source_factory = event_source_factory
+        self._socket_binder: SocketBinder | None = None
+        self._triggers: dict[str, _PFTriggers] = {}
+        self._pf_by_index: dict[int, str] = {}
+        self._pf_by_bond: dict[int, str] = {}
+        self.started_at = time.monotonic()
+        self.last_poll_completed: float | None = None
+        self.first_poll = asyncio.Event()
+        self.restored = False
+
+    def set_report_callback(self, report: ReportCallback) -> None:
+        """Send transition reports to ``report``."""
+        self._report = report
+
+    def attach_socket_binder(self, binder: SocketBinder) -> None:
+        """Use ``binder`` to keep one packet socket per PF bound to the PF's ifindex."""
+        self._socket_binder = binder
+
+    def snapshot(self) -> list[InterfaceStatus]:
+        """Return the newest status of every PF, in configuration order."""
+        return [reconciler.status for reconciler in self.reconcilers.values()]
+
+    def healthy(self, now: float | None = None) -> bool:
+        """Return True when the poll loop completed a pass within the last 3 intervals."""
+        now = time.monotonic() if now is None else now
+        reference = self.last_poll_completed or self.started_at
+        return now - reference <= HEALTHY_INTERVALS * self.polling_interval_s
+
+    async def run(self) -> None:
+        """Run the poll loop, the per-PF trigger loops and the event loop until cancelled."""
+        log.info(
+            "agent started",
+            extra={
+                "interfaces": list(self.reconcilers),
+                "polling_interval_ms": int(self.polling_interval_s * 1000),
+            },
+        )
+        self._triggers = {name: _PFTriggers(asyncio.Event()) for name in self.reconcilers}
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._poll_loop(), name="poll")
+                for name in self.reconcilers:
+                    group.create_task(self._trigger_loop(name), name=f"trigger-{name}")
+                if self._event_source_factory is not None:
+                    group.create_task(self._event_loop(self._event_source_factory), name="events")
+        finally:
+            for triggers in self._triggers.values():
+                if triggers.recheck is not None:
+                    triggers.recheck.cancel()
+            if self._socket_binder is not None:
+                self._socket_binder.close()
+            log.info("agent stopped")
+
+    def trigger(self, pf: str, trigger: Trigger) -> None:
+        """Ask for a pass of ``pf``; merged with a pass already pending."""
+        triggers = self._triggers.get(pf)
+        if triggers is None:
+            return
+        if triggers.pending is None or trigger.at < triggers.pending.at:
+            triggers.pending = trigger
+        triggers.wake.set()
+
+    def on_lacpdu(self, pf: str, pdu: LACPDU) -> None:
+        """Re-read ``pf`` now and once more ``LACPDU_RECHECK_DELAY_S`` later."""
+        self.trigger(pf, Trigger(TriggerKind.LACPDU, pdu.received_at))
+        triggers = self._triggers.get(pf)
+        if triggers is None or triggers.recheck is not None:
+            return
+
+        def recheck() -> None:
+            triggers.recheck = None
+            self.trigger(pf, Trigger(TriggerKind.LACPDU_RECHECK, pdu.received_at))
+
+        loop = asyncio.get_running_loop()
+        triggers.recheck = loop.call_later(LACPDU_RECHECK_DELAY_S, recheck)
+
+    async def restore(self) -> bool:
+        """Stop managing VFs and put every ``disable`` VF back to ``auto`` on every PF.
+
+        Returns True when every PF is restored; the caller retries on False.
+        """
+        results = [await reconciler.restore() for reconciler in self.reconcilers.values()]
+        self.restored = all(results)
+        return self.restored
+
+    async def reconcile_all(self, kind: TriggerKind) -> None:
+        """Run one pass of every PF concurrently."""
+        trigger = Trigger(kind, time.monotonic())
+        async with asyncio.TaskGroup() as group:
+            for name in self.reconcilers:
+                group.create_task(self._reconcile(name, trigger))
+
+    async def _poll_loop(self) -> None:
+        while True:
+            started = time.monotonic()
+            await self.reconcile_all(TriggerKind.POLL)
+            self.last_poll_completed = time.monotonic()
+            self.first_poll.set()
+            elapsed = self.last_poll_completed - started
+            await asyncio.sleep(max(0.0, self.polling_interval_s - elapsed))
+
+    async def _trigger_loop(self, pf: str) -> None:
+        triggers = self._triggers[pf]
+        while True:
+            await triggers.wake.wait()
+            triggers.wake.clear()
+            trigger, triggers.pending = triggers.pending, None
+            if trigger is not None:
+                await self._reconcile(pf, trigger)
+
+    async def _reconcile(self, pf: str, trigger: Trigger) -> None:
+        result = await self.reconcilers[pf].reconcile(trigger)
+        self._after_pass(pf, result)
+
+    def _after_pass(self, pf: str, result: PassResult) -> None:
+        self._pf_by_index = {k: v for k, v in self._pf_by_index.items() if v != pf}
+        self._pf_by_bond = {k: v for k, v in self._pf_by_bond.items() if v != pf}
+        if result.pf_index is not None:
+            self._pf_by_index[result.pf_index] = pf
+        if result.bond_index is not None:
+            self._pf_by_bond[result.bond_index] = pf
+        if self._socket_binder is not None:
+            self._socket_binder.bind(pf, result.pf_index)
+
+        status = result.status
+        triggers = self._triggers.get(pf)
+        newly_failed = result.vf_write_failed and not (triggers and triggers.last_failed)
+        if triggers is not None:
+            triggers.last_failed = result.vf_write_failed
+        if result.state_changed:
+            self._report(
+                _STATE_REASONS[status.lacp_state],
+                f"{pf}: lacp is {status.lacp_state.value.lower()} ({status.reason})",
+            )
+        elif result.vfs_changed:
+            self._report(
+                ReportReason.VF_LINK_STATE_CHANGED,
+                f"{pf}: vf link states set, {status.vfs.disabled} disabled",
+            )
+        if newly_failed:
+            self._report(
+                ReportReason.VF_LINK_STATE_FAILED,
+                f"{pf}: setting vf link state failed, see the agent log",
+            )
+
+    def pf_for_event(self, event: LinkEvent) -> str | None:
+        """Return the monitored PF that ``event`` concerns, or None."""
+        if event.index in self._pf_by_index:
+            return self._pf_by_index[event.index]
+        if event.index in self._pf_by_bond:
+            return self._pf_by_bond[event.index]
+        if event.name in self.reconcilers:
+            return event.name
+        if event.master is not None and event.master in self._pf_by_bond:
+            return self._pf_by_bond[event.master]
+        return None
+
+    async def _event_loop(self, factory: Callable[[], EventSource]) -> None:
+        while True:
+            try:
+                source = factory()
+            except OSError as error:
+                log.error(
+                    "opening netlink event socket failed, retrying",
+                    extra={"error": str(error), "retry_s": self.polling_interval_s},
+                )
+                await asyncio.sleep(self.polling_interval_s)
+                continue
+            log.info("netlink event socket opened")
+            # Notifications may have been lost before the socket existed: re-read all.
+            for name in self.reconcilers:
+                self.trigger(name, Trigger(TriggerKind.RESYNC, time.monotonic()))
+            try:
+                await self._dispatch_events(source)
+            except EventSocketLost as error:
+                log.warning(
+                    "netlink event socket lost, reopening and resynchronizing",
+                    extra={"error": str(error)},
+                )
+                self._metrics.record_socket_reopen("netlink")
+            finally:
+                source.close()
+
+    async def _dispatch_events(self, source: EventSource) -> None:
+        while True:
+            for event in await source.receive():
+                pf = self.pf_for_event(event)
+                if pf is not None:
+                    self.trigger(pf, Trigger(TriggerKind.NETLINK, event.received_at))
