@@ -32,5 +32,9 @@ def dump(document: Any) -> str:
 
 
 def dump_all(documents: list[Any]) -> str:
-    """Return DOCUMENTS as a YAML stream, each document opened by ``---``."""
-    return "".join("---\n" + dump(document) for document in documents)
+    """Return DOCUMENTS as a YAML stream with ``---`` between the documents.
+
+    The first document has no ``---`` so that a comment header above it belongs to it
+    and no reader sees an empty leading document.
+    """
+    return "---\n".join(dump(document) for document in documents)
