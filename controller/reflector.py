@@ -239,9 +239,7 @@ class Reflector:
                 continue
             except APIError as error:
                 delay = self._backoff.next_delay(error.retry_after or 0.0)
-                logger.debug(
-                    "watch of %s failed, retry in %.1f s: %s", self.name, delay, error
-                )
+                logger.debug("watch of %s failed, retry in %.1f s: %s", self.name, delay, error)
                 self._restarted("error")
                 await self._sleep(delay)
                 if error.status not in (0, 429) and error.status < 500:

@@ -52,7 +52,7 @@ class Store:
     def get(self, key: str) -> JSON | None:
         return self._items.get(key)
 
-    def keys(self) -> list[str]:
+    def list_keys(self) -> list[str]:
         return list(self._items)
 
     def upsert(self, obj: JSON) -> Delta:

@@ -77,7 +77,7 @@ async def test_in_stream_gone_error_relists_and_rewatches_from_new_version() -> 
     assert list_count(client) == 2
     assert watch_rvs(client) == ["10", "40"]
     assert reflector.resource_version == "40"
-    assert sorted(store.keys()) == ["ns/a", "ns/b"]
+    assert sorted(store.list_keys()) == ["ns/a", "ns/b"]
     # The relist brings a back to version 5 and adds b: both are announced.
     assert [(d.key, d.new["metadata"]["resourceVersion"]) for d in recorder.deltas if d.new] == [
         ("ns/a", "5"),
@@ -186,7 +186,7 @@ async def test_paged_list_follows_continue_token() -> None:
     reflector = make_reflector(client, recorder, store)
     with pytest.raises(Stop):
         await reflector.list_and_watch()
-    assert sorted(store.keys()) == ["ns/a", "ns/b"]
+    assert sorted(store.list_keys()) == ["ns/a", "ns/b"]
     assert client.calls[1][2]["continue"] == "tok"
     assert watch_rvs(client) == ["9"]
 
