@@ -7,7 +7,8 @@ from the kernel.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from nodeagent.links import BondInfo, BondSlaveInfo, Link, VFInfo, VFLinkState, VFWriteError
@@ -135,8 +136,15 @@ class FakeLinks:
             if code is not None:
                 raise VFWriteError(code, "fake failure")
         name = next(n for n, link in self.links.items() if link.index == pf_index)
-        for vf, state in changes:
+        for vf, _ in changes:
             if vf >= len(self.links[name].vfs):
                 raise VFWriteError(22, "vf out of range")
         for vf, state in changes:
             self.set_vf(name, vf, state)
+
+
+async def wait_until(condition: Callable[[], bool], limit_s: float = 5.0) -> None:
+    """Wait until ``condition`` holds; fail after ``limit_s`` (a hang guard, not a timing check)."""
+    async with asyncio.timeout(limit_s):
+        while not condition():  # noqa: ASYNC110 - the fakes have no event to wait on
+            await asyncio.sleep(0.005)

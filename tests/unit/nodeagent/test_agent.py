@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
-from fakes import FakeLinks
+from fakes import FakeLinks, wait_until
 
 from api.report import ReportReason
 from nodeagent.agent import Agent
@@ -34,14 +34,6 @@ class FakeEvents:
 
     def close(self) -> None:
         self.closed = True
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ def test_deletion_cause(obj: dict[str, Any] | None, restore: bool) -> None:
 
 
 class Source:
-    def __init__(self, results: list[dict[str, Any] | None | Exception]) -> None:
+    def __init__(self, results: list[dict[str, Any] | Exception | None]) -> None:
         self.results = results
 
     async def get(self) -> dict[str, Any] | None:

@@ -6,6 +6,8 @@ import asyncio
 import json
 from typing import Any
 
+from fakes import wait_until
+
 from api.report import REPORT_ANNOTATION, ReportReason, parse_event
 from api.v1alpha1.types import InterfaceStatus, LACPState
 from nodeagent.metrics import Metrics
@@ -75,8 +77,7 @@ async def test_coalesces_to_newest_state(metrics: Metrics) -> None:
     )
     task = asyncio.create_task(reporter.run())
     reporter.notify(ReportReason.LACP_UP, "first")
-    while not sink.events:
-        await asyncio.sleep(0.001)
+    await wait_until(lambda: len(sink.events) == 1)
 
     for i in range(20):  # over the cap: no token until the clock moves
         current["state"] = LACPState.DOWN if i % 2 else LACPState.UP
@@ -84,8 +85,7 @@ async def test_coalesces_to_newest_state(metrics: Metrics) -> None:
         await asyncio.sleep(0)
     current["state"] = LACPState.DOWN
     clock.now = 5.0
-    while len(sink.events) < 2:
-        await asyncio.sleep(0.001)
+    await wait_until(lambda: len(sink.events) >= 2)
     await asyncio.sleep(0.02)
     task.cancel()
 
@@ -150,8 +150,7 @@ async def test_periodic_report_without_changes(metrics: Metrics) -> None:
         IDENTITY, "node-1", sink, lambda: status(LACPState.UP), metrics, interval_s=0.01
     )
     task = asyncio.create_task(reporter.run())
-    while len(sink.events) < 2:
-        await asyncio.sleep(0.005)
+    await wait_until(lambda: len(sink.events) >= 2)
     task.cancel()
 
     assert {event["reason"] for event in sink.events} == {"StateReport"}
