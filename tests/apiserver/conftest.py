@@ -2,8 +2,8 @@
 
 One kube-apiserver with etcd (hack.testbed.apiserver.APIServer) serves the
 whole session. The binaries come from hack/apiserver/build.sh. When they are
-not built, every test here is skipped, unless PFSR_BUILD_APISERVER=1 asks the
-session to build them first (10-20 min cold on 2 cores).
+not built, every test here is skipped, unless PFSR_BUILD_APISERVER=1 makes the
+session build them first (10-20 min cold on 2 cores).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from kubernetes_asyncio.client import (
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from hack.testbed.apiserver import APIServer, KubectlError
-from hack.testbed.identities import AGENT, CONTROLLER, OPERATOR_NAMESPACE
+from hack.testbed.identities import AGENT, CONTROLLER, OPERATOR_NAMESPACE, Identity
 
 pytestmark = pytest.mark.apiserver
 
@@ -68,14 +68,13 @@ async def test_admin_creates_configmap(admin_api: ApiClient, namespace: str) -> 
 
 
 @pytest.mark.parametrize("identity", [CONTROLLER, AGENT], ids=lambda identity: identity.name)
-def test_whoami_reports_service_account(apiserver: APIServer, identity: object) -> None:
-    assert identity in (CONTROLLER, AGENT)
-    result = apiserver.kubectl("auth", "whoami", "-o", "json", identity=identity.name)  # type: ignore[attr-defined]
+def test_whoami_reports_service_account(apiserver: APIServer, identity: Identity) -> None:
+    result = apiserver.kubectl("auth", "whoami", "-o", "json", identity=identity.name)
     assert result.returncode == 0, result.stderr
 
     user_info = json.loads(result.stdout)["status"]["userInfo"]
 
-    assert user_info["username"] == identity.user  # type: ignore[attr-defined]
+    assert user_info["username"] == identity.user
     assert "system:serviceaccounts" in user_info["groups"]
     assert f"system:serviceaccounts:{OPERATOR_NAMESPACE}" in user_info["groups"]
     assert "system:authenticated" in user_info["groups"]
