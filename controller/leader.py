@@ -172,10 +172,14 @@ class LeaderElector:
         last_renew = self._clock()
         while True:
             await self._sleep(self._settings.retry_period)
+            # Bound each attempt by the time left, so a hung connection cannot keep this
+            # replica writing past the renew deadline.
+            left = self._settings.renew_deadline - (self._clock() - last_renew)
             try:
-                renewed = await self.try_acquire_or_renew()
-            except APIError as error:
-                logger.debug("lease renewal failed, retrying: %s", error)
+                async with asyncio.timeout(max(left, 0.001)):
+                    renewed = await self.try_acquire_or_renew()
+            except (APIError, TimeoutError) as error:
+                logger.debug("lease renewal failed, retrying: %r", error)
                 renewed = False
             now = self._clock()
             if renewed:

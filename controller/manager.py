@@ -62,6 +62,18 @@ class ControllerSettings:
     reflector: ReflectorSettings = field(default_factory=ReflectorSettings)
 
 
+def _same_intent(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Return True when two versions of a monitor ask for the same thing.
+
+    Resync deliveries (the same object twice) count as different, so they reconcile.
+    """
+    if old is new:
+        return False
+    fields = ("generation", "deletionTimestamp", "finalizers", "uid")
+    before, after = old.get("metadata") or {}, new.get("metadata") or {}
+    return all(before.get(name) == after.get(name) for name in fields)
+
+
 class Controller:
     """One controller replica on one API client."""
 
@@ -142,6 +154,10 @@ class Controller:
 
     def _on_monitor_change(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
         key = object_key(new or old or {})
+        if old is not None and new is not None and _same_intent(old, new):
+            # Only the status or unrelated metadata changed, most often by our own status
+            # write: reconciling now would defeat the coalescing of agent reports.
+            return
         self.queue.add(key)
         before = ((old or {}).get("spec") or {}).get("nodeSelector")
         after = ((new or {}).get("spec") or {}).get("nodeSelector")
@@ -199,6 +215,10 @@ class Controller:
                 return
             try:
                 await self._process(key)
+            except FencedError:
+                # Leadership is gone and the elector is ending the process: stop quietly.
+                logger.debug("worker stopped: this replica is no longer the leader")
+                return
             finally:
                 self.queue.done(key)
 

@@ -33,6 +33,7 @@ class Counts:
     daemonset_writes: int = 0
     watch_restarts: int = 0
     reconciles: int = 0
+    watch_restart_reasons: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -93,6 +94,8 @@ class Telemetry:
 
     def watch_restarted(self, resource: str, reason: str) -> None:
         self.counts.watch_restarts += 1
+        reasons = self.counts.watch_restart_reasons
+        reasons[reason] = reasons.get(reason, 0) + 1
         self._watch_restarts.add(1, {"resource": resource, "reason": reason})
 
     def shutdown(self) -> None:

@@ -149,7 +149,9 @@ class Reflector:
         path = self._resource.path(self._namespace)
         self.watches += 1
         self.events_in_watch = received = 0
-        stream = self._client.stream(path, query, silence_limit).__aiter__()
+        # The transport's read timeout is only a backstop behind the watchdog below.
+        read_timeout = silence_limit + self._settings.watchdog_margin
+        stream = self._client.stream(path, query, read_timeout).__aiter__()
         while True:
             try:
                 async with asyncio.timeout(silence_limit):
