@@ -213,7 +213,7 @@ def _encode(message: Any, message_type: int, flags: int, sequence: int) -> bytes
     return bytes(message.data)
 
 
-def _open_socket(groups: int) -> socket.socket:
+def _open_socket(groups: int, receive_buffer: int | None = None) -> socket.socket:
     sock = socket.socket(
         socket.AF_NETLINK,
         socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC,
@@ -221,8 +221,8 @@ def _open_socket(groups: int) -> socket.socket:
     )
     try:
         sock.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1)
-        if groups:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, EVENT_SOCKET_BUFFER)
+        if receive_buffer is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         sock.bind((0, groups))
     except OSError:
         sock.close()
@@ -339,8 +339,10 @@ class _RequestFailed(Exception):
 class LinkEventSocket:
     """Subscription to RTNLGRP_LINK: RTM_NEWLINK and RTM_DELLINK of every link."""
 
-    def __init__(self) -> None:
-        self._sock = _open_socket(RTMGRP_LINK)
+    def __init__(self, receive_buffer: int = EVENT_SOCKET_BUFFER) -> None:
+        # The kernel caps SO_RCVBUF at net.core.rmem_max; a small buffer lets a test
+        # provoke ENOBUFS.
+        self._sock = _open_socket(RTMGRP_LINK, receive_buffer)
 
     def close(self) -> None:
         """Close the socket."""
