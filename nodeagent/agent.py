@@ -203,15 +203,8 @@ class Agent:
         self._after_pass(pf, result)
 
     def _after_pass(self, pf: str, result: PassResult) -> None:
-        self._pf_by_index = {k: v for k, v in self._pf_by_index.items() if v != pf}
-        self._pf_by_bond = {k: v for k, v in self._pf_by_bond.items() if v != pf}
-        if result.pf_index is not None:
-            self._pf_by_index[result.pf_index] = pf
-        if result.bond_index is not None:
-            self._pf_by_bond[result.bond_index] = pf
-        if self._socket_binder is not None:
-            self._socket_binder.bind(pf, result.pf_index)
-
+        if not result.read_failed:
+            self._update_indexes(pf, result)
         status = result.status
         triggers = self._triggers.get(pf)
         newly_failed = result.vf_write_failed and not (triggers and triggers.last_failed)
@@ -232,6 +225,16 @@ class Agent:
                 ReportReason.VF_LINK_STATE_FAILED,
                 f"{pf}: setting vf link state failed, see the agent log",
             )
+
+    def _update_indexes(self, pf: str, result: PassResult) -> None:
+        self._pf_by_index = {k: v for k, v in self._pf_by_index.items() if v != pf}
+        self._pf_by_bond = {k: v for k, v in self._pf_by_bond.items() if v != pf}
+        if result.pf_index is not None:
+            self._pf_by_index[result.pf_index] = pf
+        if result.bond_index is not None:
+            self._pf_by_bond[result.bond_index] = pf
+        if self._socket_binder is not None:
+            self._socket_binder.bind(pf, result.pf_index)
 
     def pf_for_event(self, event: LinkEvent) -> str | None:
         """Return the monitored PF that ``event`` concerns, or None."""

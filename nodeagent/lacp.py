@@ -2,7 +2,7 @@
 
 Every verdict of the agent comes from ``decide``, a pure function, so the whole rule
 can be read in one place and tested over every actor and partner state pair. Each
-verdict carries a CamelCase reason and a message that tells the user what to check.
+verdict carries a CamelCase reason and a message that names what the user should check.
 
 The rule, first match wins:
 
@@ -192,30 +192,35 @@ def _decide_states(context: LACPContext, actor_state: int, partner_state: int) -
             "no LACPDU received from the switch for 3 timeouts: "
             "check that the switch port runs LACP and sends to this host",
         )
+
     if PortState.DEFAULTED in actor:
         return _down(
             Reason.ACTOR_DEFAULTED,
             "no LACPDU received from the switch, the host "
             "uses default partner values: check the switch port's LACP configuration",
         )
+
     if PortState.EXPIRED in partner:
         return _down(
             Reason.PARTNER_EXPIRED,
             "the switch reports that it stopped receiving this "
             "host's LACPDUs: check the switch port and the path towards it",
         )
+
     if PortState.DEFAULTED in partner:
         return _down(
             Reason.PARTNER_DEFAULTED,
             "the switch port never received this host's "
             "LACPDUs: check the switch port and the path towards it",
         )
+
     if context.partner_mac in (None, "", ZERO_MAC):
         return _down(
             Reason.NO_PARTNER,
             "the bond has no LACP partner (partner MAC is all "
             "zeros): check the cabling and the switch's LACP configuration",
         )
+
     if context.aggregator_id != context.active_aggregator_id:
         return _down(
             Reason.AGGREGATOR_MISMATCH,
@@ -223,22 +228,26 @@ def _decide_states(context: LACPContext, actor_state: int, partner_state: int) -
             f"but the bond's active aggregator is {context.active_aggregator_id}: "
             "check that the switch ports belong to one LAG",
         )
+
     missing_sync = [
         name
         for name, flags in (("actor", actor), ("partner", partner))
         if PortState.SYNCHRONIZATION not in flags
     ]
+
     if missing_sync:
         return _down(
             Reason.NOT_SYNCHRONIZED,
             f"{' and '.join(missing_sync)} not in "
             "synchronization: negotiation is in progress or the switch rejected the LAG",
         )
+
     not_forwarding = [
         name
         for name, flags in (("actor", actor), ("partner", partner))
         if (flags & CARRIES_TRAFFIC) != CARRIES_TRAFFIC
     ]
+
     if not_forwarding:
         return _down(
             Reason.NOT_COLLECTING_DISTRIBUTING,

@@ -25,12 +25,12 @@ from nodeagent.vfpolicy import count_vfs, plan_restore, plan_vf_changes
 log = logging.getLogger(__name__)
 
 # A VF write that keeps failing with the same errno is logged at ERROR once per this
-# many seconds and at DEBUG in between; the metric counts every attempt.
+# many seconds and at DEBUG in between. The metric counts every attempt.
 REPEATED_ERROR_LOG_INTERVAL_S = 60.0
 
 
 class TriggerKind(StrEnum):
-    """What started a pass; the label of the reaction time metric."""
+    """Cause of a pass, also the label of the reaction time metric."""
 
     POLL = "poll"
     NETLINK = "netlink"
@@ -58,6 +58,7 @@ class PassResult:
     state_changed: bool
     vfs_changed: bool
     vf_write_failed: bool
+    read_failed: bool = False  # the indexes are unknown, not absent
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ class PFReconciler:
                 "reading interface failed, keeping the last decision",
                 extra={"interface": self.name, "error": str(error)},
             )
-            return PassResult(self._status, None, None, False, False, True)
+            return PassResult(self._status, None, None, False, False, True, read_failed=True)
 
         verdict = decide(reading.context)
         if reading.context.master_is_bond and reading.context.bond_mode == BondMode.IEEE_802_3AD:

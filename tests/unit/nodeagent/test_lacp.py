@@ -90,11 +90,15 @@ def test_down_reason_names_the_failing_bit() -> None:
             if reason == Reason.ACTOR_EXPIRED:
                 assert actor & 0x80
             elif reason == Reason.ACTOR_DEFAULTED:
-                assert actor & 0x40 and not actor & 0x80
+                assert actor & 0x40
+                assert not actor & 0x80
             elif reason == Reason.PARTNER_EXPIRED:
-                assert partner & 0x80 and not actor & 0xC0
+                assert partner & 0x80
+                assert not actor & 0xC0
             elif reason == Reason.PARTNER_DEFAULTED:
-                assert partner & 0x40 and not partner & 0x80 and not actor & 0xC0
+                assert partner & 0x40
+                assert not partner & 0x80
+                assert not actor & 0xC0
             elif reason == Reason.NOT_SYNCHRONIZED:
                 assert not (actor & partner & 0x08)
             elif reason == Reason.NOT_COLLECTING_DISTRIBUTING:

@@ -57,4 +57,3 @@ async def test_vf_write_error_carries_errno(client: NetlinkClient) -> None:
     client.close()
 
     assert error.value.errno == errno.EOPNOTSUPP  # lo has no VFs to set
-
