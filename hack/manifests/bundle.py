@@ -83,7 +83,7 @@ def generated_files(release: csv.Release) -> dict[Path, str]:
     files = {
         CSV_FILE: HEADER + yamltext.dump(csv.build(release, objects, samples)),
         ANNOTATIONS_FILE: HEADER + yamltext.dump({"annotations": ANNOTATIONS}),
-        SCORECARD_FILE: HEADER + yamltext.dump_all(scorecard).removeprefix("---\n"),
+        SCORECARD_FILE: HEADER + yamltext.dump_all(scorecard),
         DOCKERFILE: render_dockerfile(),
     }
     for extra in csv.extra_manifests(objects):
