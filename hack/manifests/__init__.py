@@ -1,1 +1,1 @@
-"""Generators for the manifests that ``make manifests``, ``make bundle`` and ``make catalog`` write."""
+"""Generators for the files that make manifests, make bundle and make catalog write."""
