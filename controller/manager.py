@@ -175,6 +175,10 @@ class Controller:
         if key:
             self.queue.add(key)
 
+    def _on_daemonset_deleted(self, daemonset: dict[str, Any]) -> None:
+        self.reconciler.daemonset_deleted(daemonset)
+        self._on_daemonset_change(daemonset)
+
     def _on_event(self, event: dict[str, Any]) -> None:
         report = self.reports.add_event(event)
         if report is not None:
@@ -200,7 +204,7 @@ class Controller:
             Handler(
                 on_add=self._on_daemonset_change,
                 on_update=lambda _, new: self._on_daemonset_change(new),
-                on_delete=self._on_daemonset_change,
+                on_delete=self._on_daemonset_deleted,
             )
         )
         self.events.add_handler(

@@ -154,6 +154,8 @@ class Reconciler:
         ds_key = f"{self.settings.agent.namespace}/{ds_name}"
         existing = self.caches.daemonsets.store.get(ds_key)
         want = stored_hash(desired)
+        if existing is None and self._applied.get(ds_name) == (want, ""):
+            return  # created moments ago; the informer has not seen it yet
         if existing is not None:
             uid = str(monitor["metadata"]["uid"])
             if monitor_uid_of(existing) != uid:
@@ -279,6 +281,10 @@ class Reconciler:
     async def _clean_up_gone(self, key: str, log: MonitorLogger) -> None:
         """Delete the DaemonSet of a monitor that disappeared without our finalizer."""
         await self._delete_daemonset(key, log, "its monitor no longer exists")
+
+    def daemonset_deleted(self, daemonset: dict[str, Any]) -> None:
+        """Forget what was applied to a DaemonSet that is gone, so it is created again."""
+        self._applied.pop(str((daemonset.get("metadata") or {}).get("name")), None)
 
     def _forget(self, uid: str) -> None:
         self._deleting_since.pop(uid, None)

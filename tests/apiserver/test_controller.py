@@ -3,6 +3,7 @@ node conflicts (field case C13), invalid specs and the restore-VFs finalizer."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -162,6 +163,9 @@ async def test_node_conflict_and_recovery(cluster: Cluster, controller_api: ApiC
     async with running(controller_settings(), controller_api):
         await cluster.create_monitor("older", {zone: "a"})
         await eventually(lambda: _status_field(cluster, "older", "nodeCount", 1))
+        # creationTimestamp has one-second resolution and ties go by name ("newer" sorts
+        # first), so the second monitor must be created in a later second.
+        await asyncio.sleep(1.1)
         await cluster.create_monitor("newer", {rack: "r1"})
 
         async def degraded() -> dict[str, Any] | None:
