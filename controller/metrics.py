@@ -22,6 +22,8 @@ from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry
 
 SERVICE_NAME = "pf-status-relay-controller"
+# Seconds; a reconcile reads caches and makes at most a few API calls.
+RECONCILE_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]
 
 
 @dataclass
@@ -45,11 +47,15 @@ class Telemetry:
 
     def __post_init__(self) -> None:
         resource = Resource.create({"service.name": SERVICE_NAME})
-        reader = PrometheusMetricReader(registry=self.registry)
+        reader = PrometheusMetricReader(registry=self.registry, scope_info_enabled=False)
         self.meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
         meter = self.meter_provider.get_meter("controller")
         self._reconcile_duration = meter.create_histogram(
-            "pfsr_reconcile_duration", unit="s", description="Time one reconcile took."
+            "pfsr_reconcile_duration",
+            unit="s",
+            description="Time one reconcile took.",
+            # The SDK's default buckets are sized for milliseconds.
+            explicit_bucket_boundaries_advisory=RECONCILE_BUCKETS,
         )
         self._reconcile_total = meter.create_counter(
             "pfsr_reconciles", description="Reconciles by outcome: success, error, requeue."
