@@ -1,8 +1,8 @@
 """Leader election on a coordination.k8s.io/v1 Lease, so two replicas never both write.
 
-The algorithm is client-go's leaderelection: a candidate takes the Lease when it is
-free or when its record (holder, renewTime, resourceVersion) has not changed for
-``lease_duration`` seconds of the candidate's own clock; the holder renews every
+The algorithm is client-go's leaderelection. A candidate takes the Lease when it is
+free, or when its record (holder, renewTime, resourceVersion) has not changed for
+``lease_duration`` seconds of the candidate's own clock. The holder renews every
 ``retry_period`` seconds. Expiry is judged on local observation time, never on the
 timestamps in the Lease, so clock skew between replicas does not matter.
 

@@ -1,8 +1,8 @@
 """The controller process: informers, leader election, workers and HTTP endpoints.
 
 Every replica runs the informers, so its caches are warm and /readyz turns true on
-its own; only the replica that holds the Lease runs workers, and only it can write
-(the write fence stays closed otherwise). One ``asyncio.TaskGroup`` owns every
+its own. Only the replica that holds the Lease runs workers, and only it can write,
+because the write fence stays closed on the others. One ``asyncio.TaskGroup`` owns every
 long-running task: when one fails, above all when the Lease is lost, the group
 cancels the rest and the error ends ``run``.
 

@@ -1,6 +1,6 @@
 """Metrics and traces of the controller through OpenTelemetry.
 
-Metrics go to a Prometheus registry that the metrics endpoint serves; every
+Metrics go to a Prometheus registry that the metrics endpoint serves. Every
 Telemetry instance has its own registry and providers, so two controllers in one
 process (as in the leader election tests) do not mix their numbers. Traces use the
 SDK tracer: one span per reconcile. Spans are exported to the console only when

@@ -187,7 +187,7 @@ class Reconciler:
             extra={"daemonset": ds_name, "monitor_namespace": namespace, "monitor_name": name},
         )
 
-    async def _delete_daemonset(self, key: str, log: MonitorLogger, why: str) -> None:
+    async def _delete_daemonset(self, key: str, log: MonitorLogger, reason: str) -> None:
         namespace, _, name = key.partition("/")
         ds_name = daemonset_name(namespace, name)
         if self.caches.daemonsets.store.get(f"{self.settings.agent.namespace}/{ds_name}") is None:
@@ -203,7 +203,7 @@ class Reconciler:
             return
         self._applied.pop(ds_name, None)
         self.telemetry.daemonset_written("deleted")
-        log.info("agent DaemonSet %s deleted: %s", ds_name, why)
+        log.info("agent DaemonSet %s deleted: %s", ds_name, reason)
 
     async def _write_status(
         self,

@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 class ReflectorSettings:
     """Timing of lists and watches; all durations in seconds."""
 
-    # Each watch asks the server to end it after a random time in [timeout, 2 * timeout).
+    # Each watch requests that the server end it after a random time in [timeout, 2 * timeout).
     watch_timeout: float = 300.0
     # Extra silence tolerated beyond the watch timeout before the watchdog fires.
     watchdog_margin: float = 30.0
@@ -245,7 +245,7 @@ class Reflector:
                 self._restarted("error")
                 await self._sleep(delay)
                 if error.status not in (0, 429) and error.status < 500:
-                    return  # 403 and the like: the next list tells whether it persists
+                    return  # 403 and the like: the next list shows whether it persists
                 continue
             if received == 0 and self._clock() - started < self._settings.min_watch_duration:
                 delay = self._backoff.next_delay()

@@ -99,7 +99,7 @@ def test_conflict_clears_when_node_relabelled() -> None:
     assert after["ns/zone"].matched == ()
 
 
-def test_middle_monitor_keeps_nodes_the_oldest_does_not_match() -> None:
+def test_middle_monitor_keeps_unclaimed_nodes() -> None:
     monitors = [
         monitor("old", "2024-01-01T00:00:00Z", {"zone": "a"}),
         monitor("mid", "2024-01-02T00:00:00Z", {"rack": "r1"}),

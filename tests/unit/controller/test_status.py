@@ -107,7 +107,8 @@ def test_all_nodes_lost_to_conflict() -> None:
     assert conditions(status)["Ready"] == ("False", "NodeConflict")
     assert conditions(status)["Degraded"] == ("True", "NodeConflict")
     degraded = next(c for c in status["conditions"] if c["type"] == "Degraded")
-    assert "ns/old" in degraded["message"] and "n1" in degraded["message"]
+    assert "ns/old" in degraded["message"]
+    assert "n1" in degraded["message"]
 
 
 def test_report_for_uncovered_node_is_ignored() -> None:

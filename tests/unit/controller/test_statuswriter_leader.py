@@ -17,7 +17,7 @@ LOG = logging.LoggerAdapter(logging.getLogger("test"), {})
 
 
 class ScriptedClient:
-    """Answers requests from a list of (method, result) in order; results may be exceptions."""
+    """Return the scripted (method, result) pairs in order; a result may be an exception."""
 
     def __init__(self, script: list[tuple[str, Any]]) -> None:
         self.script = script
@@ -70,7 +70,7 @@ async def test_status_written_once_until_cache_moves() -> None:
     client = ScriptedClient([("PUT", monitor("6"))])
     writer = StatusWriter(client, Telemetry())
     await writer.write(monitor("5"), status, LOG)
-    # The informer still holds version 5: the same status is not written again.
+    # The informer cache is still at version 5: the same status is not written again.
     assert writer.is_current(monitor("5"), status)
     assert not writer.is_current(monitor("9"), status)
 
