@@ -52,6 +52,9 @@ NLM_F_ACK = 0x4
 NLM_F_DUMP = 0x300
 RTMGRP_LINK = 0x1
 RTEXT_FILTER_VF = 0x1
+# Leaves out IFLA_STATS, IFLA_STATS64 and per-VF statistics, which the agent does not
+# use. Decoding them with pyroute2 more than doubled the time of a read.
+RTEXT_FILTER_SKIP_STATS = 0x8
 SOL_NETLINK = 270
 NETLINK_EXT_ACK = 11
 _HEADER = struct.Struct("=IHHII")
@@ -253,19 +256,26 @@ class NetlinkClient:
 
     async def get_link(self, name: str) -> Link | None:
         message = ifinfmsg()
-        message["attrs"] = [("IFLA_IFNAME", name), ("IFLA_EXT_MASK", RTEXT_FILTER_VF)]
+        message["attrs"] = [
+            ("IFLA_IFNAME", name),
+            ("IFLA_EXT_MASK", RTEXT_FILTER_VF | RTEXT_FILTER_SKIP_STATS),
+        ]
         return await self._get_one(message)
 
     async def get_link_by_index(self, index: int) -> Link | None:
         message = ifinfmsg()
         message["index"] = index
+        message["attrs"] = [("IFLA_EXT_MASK", RTEXT_FILTER_SKIP_STATS)]
         return await self._get_one(message)
 
     async def count_members(self, master_index: int) -> int:
         # The kernel filters a link dump by IFLA_MASTER; the count checks the master
         # again so an unfiltered dump would still count right.
         message = ifinfmsg()
-        message["attrs"] = [("IFLA_MASTER", master_index)]
+        message["attrs"] = [
+            ("IFLA_MASTER", master_index),
+            ("IFLA_EXT_MASK", RTEXT_FILTER_SKIP_STATS),
+        ]
         links = await self._request(message, RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP)
         return sum(1 for link in links if link.master == master_index)
 

@@ -24,11 +24,14 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import statistics
+import struct
 import subprocess
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +49,7 @@ pytestmark = pytest.mark.kernel
 
 POLL_S = 1.0
 TARGET_S = 0.1
-SAMPLE_PERIOD_S = 0.002
+SAMPLE_PERIOD_S = 0.001
 ROUNDS = int(os.environ.get("PFSR_AGENT_ROUNDS", "3"))
 # VFs 1-3 pinned up by the user, 0 and 4 following LACP.
 C4_STATES = ["auto", "enable", "enable", "enable", "auto"]
@@ -134,47 +137,108 @@ async def healthy_baseline(topo: Topology, pf: str, states: Sequence[str]) -> li
     return wanted
 
 
-@dataclass
-class Sampler:
-    """Reads the PF in a loop; timestamps when its state turned bad and VFs disabled."""
+def _attributes(buffer: bytes, offset: int, end: int) -> dict[int, tuple[int, int]]:
+    """Return {type: (start, end)} of the netlink attributes in buffer[offset:end]."""
+    found = {}
+    while offset + 4 <= end:
+        length, attr_type = struct.unpack_from("=HH", buffer, offset)
+        if length < 4:
+            break
+        found[attr_type & 0x3FFF] = (offset + 4, offset + length)
+        offset += (length + 3) & ~3
+    return found
 
-    client: NetlinkClient
-    pf: str
-    watched: list[int]
-    last_good: float | None = None
-    first_bad: float | None = None
-    disabled_at: float | None = None
-    samples: int = 0
-    last_vfs: list[str] = field(default_factory=list)
 
-    async def run(self) -> None:
-        while True:
-            link = await self.client.get_link(self.pf)
-            now = time.monotonic()
+def _vf_states(buffer: bytes, start: int, end: int) -> dict[int, int]:
+    states = {}
+    offset = start
+    while offset + 4 <= end:
+        length, _ = struct.unpack_from("=HH", buffer, offset)
+        inner = _attributes(buffer, offset + 4, offset + length)
+        if 5 in inner:  # IFLA_VF_LINK_STATE: {u32 vf, u32 link_state}
+            vf, state = struct.unpack_from("=II", buffer, inner[5][0])
+            states[vf] = state
+        offset += (length + 3) & ~3
+    return states
+
+
+class Sampler(threading.Thread):
+    """Reads the PF in a thread; timestamps when its state turned bad and VFs disabled.
+
+    It parses replies with struct, not pyroute2, and runs outside the agent's event
+    loop, so its timestamps do not wait for the agent. A state read happened between
+    the send and the receive of its request, so the bounds use the side of that window
+    that keeps them conservative.
+    """
+
+    def __init__(self, pf: str, watched: list[int]) -> None:
+        super().__init__(daemon=True)
+        self.pf = pf
+        self.watched = watched
+        self.last_good: float | None = None  # send time of the last good read
+        self.first_bad: float | None = None  # receive time of the first bad read
+        self.disabled_sent: float | None = None
+        self.disabled_received: float | None = None
+        self.samples = 0
+        self.last_vfs: dict[int, int] = {}
+        self._stop_event = threading.Event()
+        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+        self._sock.bind((0, 0))
+        name = self.pf.encode() + b"\0"
+        attrs = _nla(3, name) + _nla(29, struct.pack("=I", 1 | 8))  # VF, skip stats
+        body = struct.pack("=BxHiII", 0, 0, 0, 0, 0) + attrs
+        self._request = struct.pack("=IHHII", 16 + len(body), 18, 1, 0, 0) + body
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(5)
+        self._sock.close()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            sent = time.monotonic()
+            self._sock.send(self._request)
+            reply = self._sock.recv(1 << 16)
+            received = time.monotonic()
             self.samples += 1
-            if link is not None:
-                self._note(link, now)
-            await asyncio.sleep(SAMPLE_PERIOD_S)
+            self._note(reply, sent, received)
+            time.sleep(SAMPLE_PERIOD_S)
 
-    def _note(self, link: Link, now: float) -> None:
-        slave = link.slave
+    def _note(self, reply: bytes, sent: float, received: float) -> None:
+        length, message_type = struct.unpack_from("=IH", reply)
+        if message_type != 16:  # not RTM_NEWLINK
+            return
+        top = _attributes(reply, 32, length)
+        actor = partner = None
+        if 18 in top:  # IFLA_LINKINFO > IFLA_INFO_SLAVE_DATA > 7 actor, 8 partner
+            info = _attributes(reply, *top[18])
+            if 5 in info:
+                slave = _attributes(reply, *info[5])
+                if 7 in slave:
+                    actor = reply[slave[7][0]]
+                if 8 in slave:
+                    partner = struct.unpack_from("=H", reply, slave[8][0])[0]
+        self.last_vfs = _vf_states(reply, *top[22]) if 22 in top else {}
         good = (
-            slave is not None
-            and slave.actor_state is not None
-            and slave.partner_state is not None
-            and carries_traffic(slave.actor_state)
-            and carries_traffic(slave.partner_state)
+            actor is not None
+            and partner is not None
+            and carries_traffic(actor)
+            and carries_traffic(partner)
         )
-        self.last_vfs = [vf.link_state.label for vf in link.vfs]
         if self.first_bad is None:
             if good:
-                self.last_good = now
+                self.last_good = sent
             else:
-                self.first_bad = now
-        states = {vf.index: vf.link_state for vf in link.vfs}
-        all_disabled = all(states.get(i) == VFLinkState.DISABLE for i in self.watched)
-        if self.first_bad is not None and self.disabled_at is None and all_disabled:
-            self.disabled_at = now
+                self.first_bad = received
+        disabled = all(self.last_vfs.get(i) == int(VFLinkState.DISABLE) for i in self.watched)
+        if self.first_bad is not None and self.disabled_received is None and disabled:
+            self.disabled_sent = sent
+            self.disabled_received = received
+
+
+def _nla(attr_type: int, payload: bytes) -> bytes:
+    length = 4 + len(payload)
+    return struct.pack("=HH", length, attr_type) + payload + b"\0" * ((-length) % 4)
 
 
 async def measure_failure(
@@ -186,18 +250,19 @@ async def measure_failure(
     baseline: list[str],
 ) -> dict[str, Any]:
     """Block LACP one way, measure the reaction, unblock, and wait for the VFs to recover."""
-    sampler_client = NetlinkClient()
     watched = [i for i, s in enumerate(baseline) if s == "auto"]
-    sampler = Sampler(sampler_client, pf, watched)
-    task = asyncio.create_task(sampler.run())
+    sampler = Sampler(pf, watched)
+    sampler.start()
     try:
         await wait_for(lambda: sampler.last_good is not None, 10, "first good sample")
         logs.records.clear()
         blocked_at = time.monotonic()
         await asyncio.to_thread(block, pf)
-        await wait_for(lambda: sampler.disabled_at is not None, 30, f"{pf} VFs disabled")
-        assert sampler.first_bad is not None and sampler.last_good is not None
-        assert sampler.disabled_at is not None
+        await wait_for(lambda: sampler.disabled_received is not None, 30, f"{pf} VFs disabled")
+        assert sampler.first_bad is not None
+        assert sampler.last_good is not None
+        assert sampler.disabled_received is not None
+        assert sampler.disabled_sent is not None
         set_lines = [
             r
             for r in logs.messages("vf link state was set")
@@ -205,8 +270,8 @@ async def measure_failure(
         ]
         result = {
             "mode": mode,
-            "lower_s": sampler.disabled_at - sampler.first_bad,
-            "upper_s": sampler.disabled_at - sampler.last_good,
+            "lower_s": max(0.0, sampler.disabled_sent - sampler.first_bad),
+            "upper_s": sampler.disabled_received - sampler.last_good,
             "kernel_bad_after_block_s": sampler.first_bad - blocked_at,
             "agent_trigger": getattr(set_lines[0], "trigger", None) if set_lines else None,
             "agent_reaction_s": (
@@ -214,14 +279,10 @@ async def measure_failure(
             ),
             "samples": sampler.samples,
         }
-        assert [s for i, s in enumerate(sampler.last_vfs) if baseline[i] == "enable"] == [
-            "enable" for s in baseline if s == "enable"
-        ]
+        pinned = [i for i, s in enumerate(baseline) if s == "enable"]
+        assert [sampler.last_vfs.get(i) for i in pinned] == [int(VFLinkState.ENABLE)] * len(pinned)
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        sampler_client.close()
+        sampler.stop()
     await asyncio.to_thread(topo.unblock, pf)
     check = NetlinkClient()
     try:
