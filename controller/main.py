@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 
 ENV_AGENT_IMAGE = "RELATED_IMAGE_AGENT"
 ENV_NAMESPACE = "POD_NAMESPACE"
+# Set by OLM from the OperatorGroup's target namespaces: empty means every namespace.
+ENV_WATCH_NAMESPACE = "WATCH_NAMESPACE"
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -60,6 +62,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"namespace of the agent DaemonSets and the Lease (env {ENV_NAMESPACE})",
     )
     parser.add_argument(
+        "--watch-namespace",
+        default=os.environ.get(ENV_WATCH_NAMESPACE, ""),
+        help=(
+            "serve only the monitors of this namespace; empty serves every namespace "
+            f"(env {ENV_WATCH_NAMESPACE})"
+        ),
+    )
+    parser.add_argument(
         "--agent-image",
         default=os.environ.get(ENV_AGENT_IMAGE, ""),
         help=f"image of the node agent (env {ENV_AGENT_IMAGE})",
@@ -78,6 +88,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--workers", type=int, default=4, help="concurrent reconciles (4)")
     args = parser.parse_args(argv)
+    if "," in args.watch_namespace:
+        parser.error(
+            f"--watch-namespace {args.watch_namespace!r}: one namespace or empty for all; "
+            "install with an OperatorGroup in AllNamespaces or OwnNamespace mode"
+        )
     if not args.agent_image:
         parser.error(f"--agent-image or the environment variable {ENV_AGENT_IMAGE} is required")
     return args
@@ -88,6 +103,7 @@ def settings_from_args(args: argparse.Namespace) -> ControllerSettings:
     return ControllerSettings(
         agent_image=args.agent_image,
         namespace=args.namespace,
+        watch_namespace=args.watch_namespace or None,
         identity=identity,
         leader_elect=args.leader_elect,
         lease_duration=args.lease_duration,

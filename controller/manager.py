@@ -47,6 +47,8 @@ class ControllerSettings:
 
     agent_image: str
     namespace: str = DEFAULT_NAMESPACE
+    # Namespace whose monitors this replica serves; None serves every namespace.
+    watch_namespace: str | None = None
     identity: str = "pf-status-relay-controller"
     leader_elect: bool = False
     lease_duration: float = 15.0
@@ -97,12 +99,14 @@ class Controller:
                 **kwargs,
             )
 
-        self.monitors = informer(MONITORS)
+        self.monitors = informer(MONITORS, namespace=settings.watch_namespace)
         self.daemonsets = informer(
             DAEMONSETS, namespace=settings.namespace, label_selector=DAEMONSET_SELECTOR
         )
         self.nodes = informer(NODES)
-        self.events = informer(EVENTS, label_selector=LABEL_MONITOR)
+        self.events = informer(
+            EVENTS, namespace=settings.watch_namespace, label_selector=LABEL_MONITOR
+        )
         self.informers = [self.monitors, self.daemonsets, self.nodes, self.events]
         self.reports = ReportCache()
         self.reconciler = Reconciler(
