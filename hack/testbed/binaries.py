@@ -25,7 +25,7 @@ BIN_DIR_ENV = "PFSR_APISERVER_BIN_DIR"
 # Exit code of `build.sh --print-dir` when the binaries of the current inputs
 # are not built yet.
 _NOT_BUILT = 3
-# A cold build takes 10-20 minutes on two cores; allow for a loaded machine.
+# A cold build took 5-8 minutes on two cores; the limit allows for a slow machine.
 BUILD_TIMEOUT_SECONDS = 3600.0
 
 
@@ -75,7 +75,7 @@ def find_binaries() -> Binaries:
     if result.returncode == _NOT_BUILT:
         raise BinariesNotFoundError(
             f"kube-apiserver and etcd are not built yet in {result.stdout.strip()}; "
-            f"run `make apiserver` ({BUILD_SCRIPT}, 10-20 min cold on 2 cores)"
+            f"run `make apiserver` ({BUILD_SCRIPT}, 5-8 min cold on 2 cores)"
         )
     if result.returncode != 0:
         raise BinariesNotFoundError(

@@ -3,7 +3,7 @@
 One kube-apiserver with etcd (hack.testbed.apiserver.APIServer) serves the
 whole session. The binaries come from hack/apiserver/build.sh. When they are
 not built, every test here is skipped, unless PFSR_BUILD_APISERVER=1 makes the
-session build them first (10-20 min cold on 2 cores).
+session build them first (5-8 min cold on 2 cores).
 """
 
 from __future__ import annotations
