@@ -1,0 +1,385 @@
+"""Render docs/benchmarks.md from the JSON that make bench writes (agent.json, controller.json).
+
+The page is generated so that its figures always come from one real run: the
+command, the date, the machine, every table, and a reading computed from the same
+numbers. Edit this file, not the page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hack.bench.stats import ratio
+
+MODES = {
+    "block_lacp_to_host": "host port expires (switch LACPDUs stop reaching the host)",
+    "block_lacp_at_switch": "partner-only change (the switch stops receiving the host's LACPDUs)",
+}
+AGENT_NAMES = {"ours": "pf-status-relay-agent", "upstream": "upstream-style agent"}
+
+
+def ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 1000:.0f}"
+
+
+def times(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}x"
+
+
+def mib(kib: int | None) -> str:
+    return "n/a" if kib is None else f"{kib / 1024:.1f}"
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def machine_section(agent: dict[str, Any] | None, controller: dict[str, Any] | None) -> list[str]:
+    lines = ["## Machine", ""]
+    host = (controller or {}).get("machine")
+    if host:
+        lines.append(
+            f"- Host: {host['cpus']} CPUs ({host['cpu_model']}), {host['memory_mib']} MiB, "
+            f"Linux {host['kernel']}. Other jobs (kernel builds, API servers, qemu guests) "
+            "shared the machine during the run."
+        )
+    guest = (agent or {}).get("machine")
+    if guest:
+        lines.append(
+            f"- Guest: Linux {guest['kernel']} with bonding and netdevsim, {guest['cpus']} vCPUs, "
+            f"{guest['memory_mib']} MiB, Python {guest['python']}, in qemu with TCG "
+            "(software emulation, no KVM). Every instruction is emulated, so absolute times in "
+            "the guest are many times what they would be on hardware: compare the two agents "
+            "through ratios and distributions, not through single numbers."
+        )
+    return [*lines, ""]
+
+
+def reaction_section(agent: dict[str, Any]) -> list[str]:
+    config = agent["config"]
+    resolution = agent.get("resolution_s") or {}
+    intro = [
+        "## Node agent: reaction to an LACP failure",
+        "",
+        f"Two netdevsim PFs with {config['vfs']} VFs each, every PF alone in an 802.3ad bond "
+        "with `lacp_rate fast` against a partner bond in a switch namespace. Each cycle waits "
+        "a random delay of up to one polling interval, injects a failure on `ens5f0`, waits "
+        "for the VFs, removes the failure and waits for LACP and the VFs to recover. Both "
+        "agents run at pollingInterval 1000 ms as separate processes, in the order ours, "
+        f"upstream, upstream, ours, with {config['cycles']} cycles per agent and failure mode "
+        "in total.",
+        "",
+        "- **Reaction**: from the first sample in which the kernel's actor or partner state "
+        "of the PF is down (by the upstream rule, which never flips later than ours) to the "
+        "first sample in which every VF of the PF reads `disable`.",
+        "- **Recovery**: from the first sample with LACP up again to the first sample with "
+        "every VF back to `auto`.",
+        "- The observer samples the PF with one `RTM_GETLINK` (bond slave states and VFs in "
+        "one reply) and sleeps 1 ms between samples. The gap between the two samples around "
+        f"a stamp, which bounds its error, was p50 {ms(resolution.get('p50'))} ms, "
+        f"p99 {ms(resolution.get('p99'))} ms, max {ms(resolution.get('max'))} ms.",
+        "- The upstream-style agent (`hack/bench/upstream_agent.py`) models the upstream Go "
+        "daemon: every pollingInterval, each PF in turn, one `RTM_GETLINK`, the rule "
+        '"actor and partner both have `state & 0x3c == 0x3c` and neither 0x40 nor 0x80", '
+        "then one `RTM_SETLINK` per VF. No netlink events, no packet socket.",
+        "",
+    ]
+    return [*intro, *reaction_tables(agent["summary"])]
+
+
+def reaction_tables(summary: dict[str, Any]) -> list[str]:
+    lines = ["Reaction in milliseconds:", ""]
+    rows = []
+    for mode in MODES:
+        for name in ("ours", "upstream"):
+            stats = summary[f"{name}/{mode}"]
+            r = stats["reaction_s"]
+            rows.append(
+                [mode, AGENT_NAMES[name], str(r.get("n", 0))]
+                + [ms(r.get(k)) for k in ("p50", "p90", "p99", "max")]
+                + [str(stats["missed"])]
+            )
+    lines += table(["failure", "agent", "cycles", "p50", "p90", "p99", "max", "missed"], rows)
+    lines += [
+        "With 20 cycles, p99 is interpolated between the two slowest cycles; read it as "
+        '"close to the worst seen". A missed cycle is one whose VFs were not all disabled '
+        "within 15 s.",
+        "",
+        "Ratios, upstream-style over ours:",
+        "",
+    ]
+    rows = []
+    for mode in MODES:
+        ours = summary[f"ours/{mode}"]
+        upstream = summary[f"upstream/{mode}"]
+        rows.append(
+            [
+                mode,
+                times(ratio(upstream["reaction_s"].get("p50"), ours["reaction_s"].get("p50"))),
+                times(ratio(upstream["reaction_s"].get("p99"), ours["reaction_s"].get("p99"))),
+                times(ratio(upstream["recovery_s"].get("p50"), ours["recovery_s"].get("p50"))),
+            ]
+        )
+    lines += table(["failure", "reaction p50", "reaction p99", "recovery p50"], rows)
+    lines += ["Recovery in milliseconds:", ""]
+    rows = []
+    for mode in MODES:
+        for name in ("ours", "upstream"):
+            r = summary[f"{name}/{mode}"]["recovery_s"]
+            rows.append(
+                [mode, AGENT_NAMES[name], str(r.get("n", 0))]
+                + [ms(r.get(k)) for k in ("p50", "p90", "p99", "max")]
+            )
+    lines += table(["failure", "agent", "cycles", "p50", "p90", "p99", "max"], rows)
+    return lines
+
+
+def scaling_section(agent: dict[str, Any]) -> list[str]:
+    scaling = agent["scaling"]
+    lines = [
+        "## Node agent: cost of one VF-state change by VF count",
+        "",
+        "Every VF of `ens5f0` set from `auto` to `disable` and back, through the agent's own "
+        "netlink client (`nodeagent.netlink`): either one `RTM_SETLINK` carrying all VFs (what "
+        "the agent sends) or one `RTM_SETLINK` per VF (what the upstream daemon sends, and the "
+        "agent's fallback when the kernel rejects a batch). Median of "
+        f"{agent['config']['repeats'] * 2} changes per row, in milliseconds. netdevsim's "
+        f"default VF limit was {scaling['max_vfs_default']}; raising it through debugfs "
+        f"{'worked' if scaling['max_vfs_raisable'] else 'did not work'}.",
+        "",
+    ]
+    rows = []
+    for row in scaling["rows"]:
+        if "error" in row:
+            rows.append([str(row["vfs"]), "error", "", "", row["error"]])
+            continue
+        batched = row["batched_s"]["p50"]
+        per_vf = row["per_vf_s"]["p50"]
+        read_back = (
+            "yes" if row.get("read_back_ok") else f"no ({row.get('read_back_vfs')} VFs read)"
+        )
+        rows.append(
+            [
+                str(row["vfs"]),
+                f"{batched * 1000:.1f}",
+                f"{per_vf * 1000:.1f}",
+                times(ratio(per_vf, batched)),
+                read_back,
+            ]
+        )
+    lines += table(
+        ["VFs", "one batched write", "one write per VF", "per-VF / batched", "all VFs read back"],
+        rows,
+    )
+    return lines
+
+
+def resources_section(agent: dict[str, Any]) -> list[str]:
+    seconds = agent["config"]["idle_seconds"]
+    lines = [
+        "## Node agent: memory and idle CPU",
+        "",
+        f"Each agent left alone for {seconds:.0f} s at pollingInterval 1000 ms with LACP "
+        "negotiated on both PFs, measured from `/proc/PID/stat` (utime + stime, as a "
+        "percentage of one core) and `/proc/PID/status` (VmRSS, VmHWM). CPU under TCG is "
+        "inflated like every other time here.",
+        "",
+    ]
+    rows = []
+    for name in ("ours", "upstream"):
+        idle = agent["agents"][name].get("idle")
+        if not idle:
+            rows.append([AGENT_NAMES[name], "n/a", "n/a", "n/a"])
+            continue
+        rows.append(
+            [
+                AGENT_NAMES[name],
+                mib(idle["rss_kib"]),
+                mib(idle["hwm_kib"]),
+                f"{idle['cpu_percent']:.2f}",
+            ]
+        )
+    lines += table(["agent", "RSS MiB", "peak RSS MiB", "idle CPU %"], rows)
+    return lines
+
+
+def controller_section(controller: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Controller: nodes reporting at once",
+        "",
+        "For each node count, a fresh kube-apiserver and etcd on loopback, the CRD and RBAC "
+        "from `config/`, N Node objects and one PFLACPMonitor selecting them, and the real "
+        "controller (`pf-status-relay-controller`) as a subprocess with the controller's "
+        "identity. When the status counts N nodes, a separate process posts one agent report "
+        "per node (`api.report.build_event`, two interfaces Up) as the agent's identity, at "
+        "most 50 requests in flight. **Complete** is the time from the first post until a watch "
+        "on the monitor shows `interfacesUp` = 2N. Status writes are the controller's "
+        "`pfsr_status_writes_total` counter over the round. The monitor size is the JSON of the "
+        "object at the end; etcd rejects a write larger than 1.5 MiB (its default "
+        "`--max-request-bytes`).",
+        "",
+    ]
+    rows = []
+    for r in controller["rounds"]:
+        writes = r.get("status_writes") or {}
+        write_text = ", ".join(f"{int(v)} {k}" for k, v in sorted(writes.items()) if v) or "0"
+        complete = f"{r['complete_s']:.1f}" if r.get("complete") else "not complete"
+        size = r.get("monitor_bytes")
+        before = (r.get("controller_before_kib") or {}).get("VmRSS")
+        peak = (r.get("controller_after_kib") or {}).get("VmHWM")
+        rows.append(
+            [
+                str(r["nodes"]),
+                f"{r['post_s']:.1f}" if "post_s" in r else "n/a",
+                complete,
+                write_text,
+                str(r.get("watch_modified", "n/a")),
+                mib(before),
+                mib(peak),
+                "n/a" if size is None else f"{size / 1024:.0f} KiB",
+                r.get("error", ""),
+            ]
+        )
+    lines += table(
+        [
+            "nodes",
+            "posts s",
+            "complete s",
+            "status writes",
+            "watch MODIFIED",
+            "controller RSS MiB before",
+            "controller peak RSS MiB",
+            "monitor size",
+            "error",
+        ],
+        rows,
+    )
+    return lines
+
+
+def reading(agent: dict[str, Any] | None, controller: dict[str, Any] | None) -> list[str]:
+    """Sentences computed from the figures, so they stay true when the figures change."""
+    lines = ["## Reading", ""]
+    if agent:
+        summary = agent["summary"]
+        for mode in MODES:
+            ours = summary[f"ours/{mode}"]["reaction_s"]
+            upstream = summary[f"upstream/{mode}"]["reaction_s"]
+            factor = ratio(upstream.get("p50"), ours.get("p50"))
+            if factor is None:
+                lines.append(f"- {mode}: not enough cycles to compare.")
+                continue
+            lines.append(
+                f"- {MODES[mode].capitalize()}: the median reaction was {ms(ours['p50'])} ms for "
+                f"pf-status-relay-agent and {ms(upstream['p50'])} ms for the upstream-style "
+                f"agent ({times(factor)}). The worst cycles were {ms(ours['max'])} ms and "
+                f"{ms(upstream['max'])} ms."
+            )
+        lines.append(
+            "- A polling agent waits on average half a polling interval (500 ms) before it "
+            "sees a failure, and up to a whole one; the event-driven agent reacts to the "
+            "kernel's notification or to the next LACPDU, so its time is mostly the cost of "
+            "reading the PF and writing the VFs under emulation."
+        )
+        rows = [r for r in agent["scaling"]["rows"] if "error" not in r]
+        if rows:
+            last = rows[-1]
+            lines.append(
+                f"- At {last['vfs']} VFs one batched write took "
+                f"{last['batched_s']['p50'] * 1000:.1f} ms and per-VF writes "
+                f"{last['per_vf_s']['p50'] * 1000:.1f} ms "
+                f"({times(ratio(last['per_vf_s']['p50'], last['batched_s']['p50']))})."
+            )
+        failed = [r for r in agent["scaling"]["rows"] if "error" in r]
+        if failed:
+            lines.append(
+                "- VF counts that failed: "
+                + "; ".join(f"{r['vfs']}: {r['error']}" for r in failed)
+                + "."
+            )
+    if controller:
+        for r in controller["rounds"]:
+            if r.get("complete"):
+                writes = sum((r.get("status_writes") or {}).values())
+                lines.append(
+                    f"- {r['nodes']} nodes: every report was in the status {r['complete_s']:.1f} s "
+                    f"after the first post, with {writes:.0f} status write requests; the "
+                    f"monitor was {r['monitor_bytes'] / 1024:.0f} KiB."
+                )
+            else:
+                size = r.get("monitor_bytes")
+                size_text = "" if size is None else f" The monitor was {size / 1024:.0f} KiB."
+                lines.append(
+                    f"- {r['nodes']} nodes: the status was not complete "
+                    f"({r.get('error', 'no result')}).{size_text}"
+                )
+        sizes = [
+            (r["nodes"], r["monitor_bytes"])
+            for r in controller["rounds"]
+            if r.get("monitor_bytes") and r.get("complete")
+        ]
+        if sizes:
+            nodes, size = max(sizes)
+            per_node = size / nodes
+            lines.append(
+                f"- The status costs about {per_node:.0f} bytes per node with two interfaces, so "
+                f"one monitor reaches etcd's 1.5 MiB limit near {1572864 / per_node:.0f} nodes "
+                "(an estimate from this run's largest complete round)."
+            )
+    return [*lines, ""]
+
+
+def render(agent: dict[str, Any] | None, controller: dict[str, Any] | None) -> str:
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Benchmarks",
+        "",
+        "<!-- Generated by `make bench` (hack/bench/report.py): edit the generator, "
+        "not this page. -->",
+        "",
+        f"Command: `make bench` (cycles, VF counts and node counts are make variables, see "
+        f"`hack/bench/bench.mk`). Run finished {now}. Raw results: `_out/bench/*.json`.",
+        "",
+    ]
+    lines += machine_section(agent, controller)
+    if agent:
+        lines += reaction_section(agent)
+        lines += scaling_section(agent)
+        lines += resources_section(agent)
+    else:
+        lines += ["The agent half did not produce results in this run.", ""]
+    if controller:
+        lines += controller_section(controller)
+    else:
+        lines += ["The controller half did not produce results in this run.", ""]
+    lines += reading(agent, controller)
+    return "\n".join(lines)
+
+
+def load(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Write docs/benchmarks.md from bench results.")
+    parser.add_argument("--results", type=Path, required=True, help="folder with the JSON results")
+    parser.add_argument("--output", type=Path, required=True, help="Markdown file to write")
+    args = parser.parse_args()
+    agent = load(args.results / "agent.json")
+    controller = load(args.results / "controller.json")
+    if agent is None and controller is None:
+        raise SystemExit(f"no agent.json or controller.json in {args.results}: run make bench")
+    args.output.write_text(render(agent, controller))
+
+
+if __name__ == "__main__":
+    main()
