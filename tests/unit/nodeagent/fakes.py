@@ -25,6 +25,7 @@ class FakeLinks:
         self.fail_vfs: dict[tuple[int, int], int] = {}
         self.fail_reads: OSError | None = None
         self.writes: list[tuple[int, list[tuple[int, VFLinkState]]]] = []
+        self.calls: list[str] = []
         self.next_index = 10
 
     def add_bonded_pf(
@@ -112,11 +113,13 @@ class FakeLinks:
         return self.next_index
 
     async def get_link(self, name: str) -> Link | None:
+        self.calls.append("get_link")
         if self.fail_reads is not None:
             raise self.fail_reads
         return self.links.get(name)
 
     async def get_link_by_index(self, index: int) -> Link | None:
+        self.calls.append("get_link_by_index")
         if self.fail_reads is not None:
             raise self.fail_reads
         for link in self.links.values():
@@ -125,6 +128,7 @@ class FakeLinks:
         return None
 
     async def count_members(self, master_index: int) -> int:
+        self.calls.append("count_members")
         return sum(1 for link in self.links.values() if link.master == master_index)
 
     async def set_vf_link_states(

@@ -267,3 +267,60 @@ async def test_status_fields(links: FakeLinks, metrics: Metrics) -> None:
     assert "partner is individual" in status.message
     assert (status.vfs.total, status.vfs.managed, status.vfs.disabled) == (2, 1, 0)
     assert status.last_transition_time is not None
+
+
+def netlink_trigger() -> Trigger:
+    return Trigger(TriggerKind.NETLINK, time.monotonic())
+
+
+async def test_event_failure_skips_bond_read(links: FakeLinks, metrics: Metrics) -> None:
+    links.add_bonded_pf("ens5f0", vfs=[AUTO])
+    reconciler = PFReconciler("ens5f0", links, metrics)
+    await reconciler.reconcile(poll())
+    links.calls.clear()
+    links.set_lacp("ens5f0", 0x3F, 0x8F)
+
+    result = await reconciler.reconcile(netlink_trigger())
+
+    assert links.calls == ["get_link"]
+    assert result.status.reason == "PartnerExpired"
+    assert links.vf_states("ens5f0") == [DISABLE]
+
+
+async def test_event_recovery_reads_bond(links: FakeLinks, metrics: Metrics) -> None:
+    links.add_bonded_pf("ens5f0", vfs=[AUTO], partner=EXPIRED_PARTNER)
+    reconciler = PFReconciler("ens5f0", links, metrics)
+    await reconciler.reconcile(poll())
+    links.calls.clear()
+    links.set_lacp("ens5f0", 0x3F, 0x3F)
+
+    result = await reconciler.reconcile(netlink_trigger())
+
+    assert links.calls == ["get_link", "get_link_by_index", "count_members"]
+    assert result.status.lacp_state == LACPState.UP
+
+
+async def test_poll_always_reads_bond(links: FakeLinks, metrics: Metrics) -> None:
+    links.add_bonded_pf("ens5f0", vfs=[AUTO], partner=EXPIRED_PARTNER)
+    reconciler = PFReconciler("ens5f0", links, metrics)
+    await reconciler.reconcile(poll())
+    links.calls.clear()
+
+    await reconciler.reconcile(poll())
+
+    assert links.calls == ["get_link", "get_link_by_index", "count_members"]
+
+
+async def test_event_after_new_bond_reads_bond(links: FakeLinks, metrics: Metrics) -> None:
+    links.add_bonded_pf("ens5f0", vfs=[AUTO], bond_name="bond0")
+    reconciler = PFReconciler("ens5f0", links, metrics)
+    await reconciler.reconcile(poll())
+    links.delete("bond0")
+    links.delete("ens5f0")
+    links.add_bonded_pf("ens5f0", vfs=[AUTO], partner=EXPIRED_PARTNER, bond_name="bond0")
+    links.calls.clear()
+
+    result = await reconciler.reconcile(netlink_trigger())
+
+    assert links.calls == ["get_link", "get_link_by_index", "count_members"]
+    assert result.status.reason == "PartnerExpired"
