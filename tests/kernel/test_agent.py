@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from topology import PFSpec, Topology
+from topology import PFSpec, Topology, TopologyError
 
 from nodeagent.agent import Agent
 from nodeagent.lacp import carries_traffic
@@ -387,12 +387,18 @@ async def test_other_writer_corrected(topology: Topology, agent_logs: LogRecords
             down = ["disable" if s == "auto" else s for s in baseline]
             await wait_for_states(client, pf, down, 20)
 
-            written_at = time.monotonic()
+            # The write happens while ip runs: between the call and its return.
+            called_at = time.monotonic()
             await asyncio.to_thread(topology.set_vf_link_state, pf, 0, "auto")
+            returned_at = time.monotonic()
             await wait_for_states(client, pf, down, POLL_S + 1.0)
-            corrected_s = time.monotonic() - written_at
+            corrected_at = time.monotonic()
             REACTIONS.setdefault("other-writer", []).append(
-                {"upper_s": corrected_s, "lower_s": corrected_s, "agent_trigger": None}
+                {
+                    "upper_s": corrected_at - called_at,
+                    "lower_s": corrected_at - returned_at,
+                    "agent_trigger": None,
+                }
             )
 
             await asyncio.to_thread(topology.unblock, pf)
@@ -547,7 +553,7 @@ async def test_late_and_unbonded_pfs(topology: Topology, agent_logs: LogRecords)
             assert statuses[bonded].status.reason == "PFNotFound"
             assert statuses[plain].status.reason == "PFNotFound"
 
-            await asyncio.to_thread(extra.setup)
+            await asyncio.to_thread(setup_with_retry, extra)
             await asyncio.to_thread(extra.wait_negotiated, 40.0)
             await wait_for(
                 lambda: statuses[bonded].status.lacp_state == "Up",
@@ -571,6 +577,22 @@ async def test_late_and_unbonded_pfs(topology: Topology, agent_logs: LogRecords)
     finally:
         client.close()
         await asyncio.to_thread(extra.teardown)
+
+
+def setup_with_retry(extra: Topology, attempts: int = 3) -> None:
+    """Build ``extra``, retrying when a new netdevsim port is renamed under it.
+
+    udev in the guest renames a new port (eth0 to eni30np1) at some point after it
+    appears, so the topology's own rename can find the old name gone.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            extra.setup()
+            return
+        except TopologyError:
+            extra.teardown()
+            if attempt == attempts:
+                raise
 
 
 def ip_batch(commands: list[str]) -> None:
