@@ -93,6 +93,7 @@ class Agent:
         self._triggers: dict[str, _PFTriggers] = {}
         self._pf_by_index: dict[int, str] = {}
         self._pf_by_bond: dict[int, str] = {}
+        self._last_pdu: dict[str, tuple[int, int]] = {}
         self.started_at = time.monotonic()
         self.last_poll_completed: float | None = None
         self.first_poll = asyncio.Event()
@@ -151,7 +152,21 @@ class Agent:
         triggers.wake.set()
 
     def on_lacpdu(self, pf: str, pdu: LACPDU) -> None:
-        """Re-read ``pf`` now and once more ``LACPDU_RECHECK_DELAY_S`` later."""
+        """Re-read ``pf`` now and ``LACPDU_RECHECK_DELAY_S`` later when the PDU has news.
+
+        The kernel copies a LACPDU's actor state into the partner state it reports. A
+        PDU that repeats the previous one and whose actor state equals the partner
+        state of the newest pass changes nothing, so it starts no pass. Skipping
+        these saves two passes per PF per second at the fast rate.
+        """
+        states = (pdu.actor_state, pdu.partner_state)
+        previous = self._last_pdu.get(pf)
+        self._last_pdu[pf] = states
+        reconciler = self.reconcilers.get(pf)
+        known_partner = reconciler.status.partner_state if reconciler else None
+        unchanged = known_partner is not None and known_partner & 0xFF == pdu.actor_state
+        if previous == states and unchanged:
+            return
         self.trigger(pf, Trigger(TriggerKind.LACPDU, pdu.received_at))
         triggers = self._triggers.get(pf)
         if triggers is None or triggers.recheck is not None:

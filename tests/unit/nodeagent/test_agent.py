@@ -183,3 +183,28 @@ async def test_poll_keeps_running_without_events(links: FakeLinks, metrics: Metr
     with pytest.raises(asyncio.CancelledError):
         await task
     assert agent.healthy() is True
+
+
+async def test_repeated_lacpdu_starts_no_pass(links: FakeLinks, running: tuple) -> None:
+    agent, _, _ = running
+    reads: list[str] = []
+    original = links.get_link
+
+    async def counting_get_link(name: str):  # type: ignore[no-untyped-def]
+        reads.append(name)
+        return await original(name)
+
+    links.get_link = counting_get_link  # type: ignore[method-assign]
+    healthy = LACPDU(0x3F, 0x3F, time.monotonic())
+
+    agent.on_lacpdu("ens5f1", healthy)  # first PDU seen: read
+    await wait_until(lambda: reads.count("ens5f1") >= 2)  # the read and its recheck
+    await asyncio.sleep(0.1)
+    reads.clear()
+    agent.on_lacpdu("ens5f1", LACPDU(0x3F, 0x3F, time.monotonic()))  # nothing new
+    await asyncio.sleep(0.1)
+    skipped = list(reads)
+    agent.on_lacpdu("ens5f1", LACPDU(0x8F, 0x3F, time.monotonic()))  # the switch expired
+    await wait_until(lambda: reads.count("ens5f1") >= 1)
+
+    assert skipped == []
