@@ -58,7 +58,7 @@ class PassResult:
     state_changed: bool
     vfs_changed: bool
     vf_write_failed: bool
-    read_failed: bool = False  # the indexes are unknown, not absent
+    read_failed: bool = False  # the indexes are unknown or stale, not absent
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,7 @@ class PFReconciler:
         self._managing = True
         self._error_logged_at: dict[tuple[int, int], float] = {}
         self._pass_started = self._read_done = 0.0
+        self._read_sequence = self._applied_sequence = 0
         self._bond_cache: tuple[Link, int] | None = None
         self.last_reaction_s: float | None = None
 
@@ -96,9 +97,30 @@ class PFReconciler:
         return self._status
 
     async def reconcile(self, trigger: Trigger) -> PassResult:
-        """Run one pass; VF writes happen only while the agent manages the VFs."""
+        """Run one pass; VF writes happen only while the agent manages the VFs.
+
+        Reads of several passes may overlap, so a pass triggered by an event does not
+        wait for a slow poll. Decisions and writes are serialized, and a pass whose
+        read is older than the read of an applied pass writes nothing.
+        """
+        self._read_sequence += 1
+        sequence = self._read_sequence
+        started = time.monotonic()
+        try:
+            reading = await self._read(trigger)
+        except (OSError, TimeoutError) as error:
+            log.error(
+                "reading interface failed, keeping the last decision",
+                extra={"interface": self.name, "error": str(error)},
+            )
+            return PassResult(self._status, None, None, False, False, True, read_failed=True)
+        read_done = time.monotonic()
         async with self._lock:
-            return await self._pass(trigger)
+            if sequence < self._applied_sequence:
+                return PassResult(self._status, None, None, False, False, False, read_failed=True)
+            self._applied_sequence = sequence
+            self._pass_started, self._read_done = started, read_done
+            return await self._apply(reading, trigger)
 
     async def restore(self) -> bool:
         """Stop managing the VFs and put every ``disable`` VF back to ``auto``.
@@ -123,18 +145,7 @@ class PFReconciler:
             self._status = self._status.model_copy(update={"vfs": count_vfs(vfs)})
             return not failed
 
-    async def _pass(self, trigger: Trigger) -> PassResult:
-        self._pass_started = time.monotonic()
-        try:
-            reading = await self._read(trigger)
-            self._read_done = time.monotonic()
-        except (OSError, TimeoutError) as error:
-            log.error(
-                "reading interface failed, keeping the last decision",
-                extra={"interface": self.name, "error": str(error)},
-            )
-            return PassResult(self._status, None, None, False, False, True, read_failed=True)
-
+    async def _apply(self, reading: _Reading, trigger: Trigger) -> PassResult:
         verdict = decide(reading.context)
         if reading.context.master_is_bond and reading.context.bond_mode == BondMode.IEEE_802_3AD:
             self._seen_in_lacp_bond = True

@@ -324,3 +324,33 @@ async def test_event_after_new_bond_reads_bond(links: FakeLinks, metrics: Metric
 
     assert links.calls == ["get_link", "get_link_by_index", "count_members"]
     assert result.status.reason == "PartnerExpired"
+
+
+async def test_stale_read_does_not_write(links: FakeLinks, metrics: Metrics) -> None:
+    """A slow poll that read healthy state must not undo a newer event's disable."""
+    import asyncio
+
+    links.add_bonded_pf("ens5f0", vfs=[AUTO, AUTO])
+    reconciler = PFReconciler("ens5f0", links, metrics)
+    await reconciler.reconcile(poll())
+    release = asyncio.Event()
+    original = links.get_link_by_index
+
+    async def slow_bond_read(index: int):  # type: ignore[no-untyped-def]
+        await release.wait()
+        return await original(index)
+
+    links.get_link_by_index = slow_bond_read  # type: ignore[method-assign]
+    links.set_vfs("ens5f0", [DISABLE, AUTO])  # so a healthy verdict would write
+    slow_poll = asyncio.create_task(reconciler.reconcile(poll()))
+    await asyncio.sleep(0)  # the poll has read the PF and waits on the bond
+    links.set_lacp("ens5f0", 0x3F, EXPIRED_PARTNER)
+
+    event = await reconciler.reconcile(netlink_trigger())  # fast path: PF read only
+    release.set()
+    stale = await slow_poll
+
+    assert event.status.lacp_state == LACPState.DOWN
+    assert stale.read_failed is True
+    assert stale.vfs_changed is False
+    assert links.vf_states("ens5f0") == [DISABLE, DISABLE]
