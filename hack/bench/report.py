@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hack.bench.stats import ratio
+from hack.bench.stats import percentile, ratio
 
 MODES = {
     "block_lacp_to_host": "host port expires (switch LACPDUs stop reaching the host)",
@@ -188,14 +188,15 @@ def resources_section(agent: dict[str, Any]) -> list[str]:
         f"Each agent left alone for {seconds:.0f} s at pollingInterval 1000 ms with LACP "
         "negotiated on both PFs, measured from `/proc/PID/stat` (utime + stime, as a "
         "percentage of one core) and `/proc/PID/status` (VmRSS, VmHWM). CPU under TCG is "
-        "inflated like every other time here.",
+        "inflated like every other time here. Start-up is the time from the process start "
+        'to its "agent started" log line, for each of its two runs.',
         "",
     ]
     rows = []
     for name in ("ours", "upstream"):
         idle = agent["agents"][name].get("idle")
         if not idle:
-            rows.append([AGENT_NAMES[name], "n/a", "n/a", "n/a"])
+            rows.append([AGENT_NAMES[name], "n/a", "n/a", "n/a", "n/a"])
             continue
         rows.append(
             [
@@ -203,9 +204,10 @@ def resources_section(agent: dict[str, Any]) -> list[str]:
                 mib(idle["rss_kib"]),
                 mib(idle["hwm_kib"]),
                 f"{idle['cpu_percent']:.2f}",
+                ", ".join(f"{t:.0f}" for t in agent["agents"][name].get("start_s", [])),
             ]
         )
-    lines += table(["agent", "RSS MiB", "peak RSS MiB", "idle CPU %"], rows)
+    lines += table(["agent", "RSS MiB", "peak RSS MiB", "idle CPU %", "start-up s"], rows)
     return lines
 
 
@@ -263,7 +265,61 @@ def controller_section(controller: dict[str, Any]) -> list[str]:
     return lines
 
 
-def reading(agent: dict[str, Any] | None, controller: dict[str, Any] | None) -> list[str]:
+def busy_agent_reading(agent: dict[str, Any], agent_timings: dict[str, float]) -> list[str]:
+    """Explain a busy idle agent with the read and write times that the agent itself logged."""
+    ours = agent["agents"]["ours"].get("idle") or {}
+    upstream = agent["agents"]["upstream"].get("idle") or {}
+    if not ours or not upstream or ours["cpu_percent"] < 4 * upstream["cpu_percent"]:
+        return []
+    text = (
+        f"- pf-status-relay-agent used {ours['cpu_percent']:.0f}% of one emulated core while "
+        f"idle, the upstream-style agent {upstream['cpu_percent']:.0f}%. Each incoming LACPDU "
+        "(one per second per PF at the fast rate) makes the agent read the PF at once and "
+        "again 50 ms later, on top of the poll, and pyroute2 decodes each reply in Python, "
+        "which is slow under emulation."
+    )
+    if agent_timings:
+        text += (
+            f" The agent's own log lines put the median PF read at "
+            f"{agent_timings['read_ms']:.0f} ms and the VF write at "
+            f"{agent_timings['write_ms']:.0f} ms ({agent_timings['n']:.0f} logged reactions). "
+            "Reactions that arrive while such work runs wait for it."
+        )
+    return [text]
+
+
+def logged_timings(results: Path) -> dict[str, float]:
+    """Return median read_ms and write_ms from the agent's "vf link state was set" lines.
+
+    Only the tail of each agent log is kept with the results, so this covers the last
+    reactions of each run. One reaction logs a line per VF with the same timings, so
+    lines are counted once per reaction.
+    """
+    reactions: dict[tuple[str, float], tuple[float, float]] = {}
+    for path in sorted(results.glob("agent-log-ours-*.log")):
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("msg") != "vf link state was set" or "read_ms" not in entry:
+                continue
+            key = (path.name, float(entry["reaction_ms"]))
+            reactions[key] = (float(entry["read_ms"]), float(entry["write_ms"]))
+    if not reactions:
+        return {}
+    return {
+        "n": len(reactions),
+        "read_ms": percentile([r for r, _ in reactions.values()], 50),
+        "write_ms": percentile([w for _, w in reactions.values()], 50),
+    }
+
+
+def reading(
+    agent: dict[str, Any] | None,
+    controller: dict[str, Any] | None,
+    agent_timings: dict[str, float],
+) -> list[str]:
     """Sentences computed from the figures, so they stay true when the figures change."""
     lines = ["## Reading", ""]
     if agent:
@@ -275,8 +331,9 @@ def reading(agent: dict[str, Any] | None, controller: dict[str, Any] | None) -> 
             if factor is None:
                 lines.append(f"- {mode}: not enough cycles to compare.")
                 continue
+            title = MODES[mode][0].upper() + MODES[mode][1:]
             lines.append(
-                f"- {MODES[mode].capitalize()}: the median reaction was {ms(ours['p50'])} ms for "
+                f"- {title}: the median reaction was {ms(ours['p50'])} ms for "
                 f"pf-status-relay-agent and {ms(upstream['p50'])} ms for the upstream-style "
                 f"agent ({times(factor)}). The worst cycles were {ms(ours['max'])} ms and "
                 f"{ms(upstream['max'])} ms."
@@ -287,6 +344,7 @@ def reading(agent: dict[str, Any] | None, controller: dict[str, Any] | None) -> 
             "kernel's notification or to the next LACPDU, so its time is mostly the cost of "
             "reading the PF and writing the VFs under emulation."
         )
+        lines += busy_agent_reading(agent, agent_timings)
         rows = [r for r in agent["scaling"]["rows"] if "error" not in r]
         if rows:
             last = rows[-1]
@@ -295,6 +353,14 @@ def reading(agent: dict[str, Any] | None, controller: dict[str, Any] | None) -> 
                 f"{last['batched_s']['p50'] * 1000:.1f} ms and per-VF writes "
                 f"{last['per_vf_s']['p50'] * 1000:.1f} ms "
                 f"({times(ratio(last['per_vf_s']['p50'], last['batched_s']['p50']))})."
+            )
+        short = [r for r in rows if not r.get("read_back_ok")]
+        if short:
+            lines.append(
+                "- Reading the VFs back failed at "
+                + ", ".join(f"{r['vfs']} VFs ({r.get('read_back_vfs')} read)" for r in short)
+                + ": the VF list of one RTM_GETLINK reply is an attribute with a 16-bit length, "
+                "so beyond 64 KiB it comes back cut short. Both agents read VFs this way."
             )
         failed = [r for r in agent["scaling"]["rows"] if "error" in r]
         if failed:
@@ -309,15 +375,19 @@ def reading(agent: dict[str, Any] | None, controller: dict[str, Any] | None) -> 
                 writes = sum((r.get("status_writes") or {}).values())
                 lines.append(
                     f"- {r['nodes']} nodes: every report was in the status {r['complete_s']:.1f} s "
-                    f"after the first post, with {writes:.0f} status write requests; the "
+                    f"after the first post, with {writes:.0f} status write request(s); the "
                     f"monitor was {r['monitor_bytes'] / 1024:.0f} KiB."
                 )
             else:
                 size = r.get("monitor_bytes")
                 size_text = "" if size is None else f" The monitor was {size / 1024:.0f} KiB."
+                errors = (r.get("controller_errors") or {}).get("first") or {}
+                error_text = "".join(
+                    f" The controller logged: `{message}`." for message in list(errors.values())[:2]
+                )
                 lines.append(
                     f"- {r['nodes']} nodes: the status was not complete "
-                    f"({r.get('error', 'no result')}).{size_text}"
+                    f"({r.get('error', 'no result')}).{size_text}{error_text}"
                 )
         sizes = [
             (r["nodes"], r["monitor_bytes"])
@@ -335,7 +405,11 @@ def reading(agent: dict[str, Any] | None, controller: dict[str, Any] | None) -> 
     return [*lines, ""]
 
 
-def render(agent: dict[str, Any] | None, controller: dict[str, Any] | None) -> str:
+def render(
+    agent: dict[str, Any] | None,
+    controller: dict[str, Any] | None,
+    agent_timings: dict[str, float],
+) -> str:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Benchmarks",
@@ -358,7 +432,7 @@ def render(agent: dict[str, Any] | None, controller: dict[str, Any] | None) -> s
         lines += controller_section(controller)
     else:
         lines += ["The controller half did not produce results in this run.", ""]
-    lines += reading(agent, controller)
+    lines += reading(agent, controller, agent_timings)
     return "\n".join(lines)
 
 
@@ -378,7 +452,7 @@ def main() -> None:
     controller = load(args.results / "controller.json")
     if agent is None and controller is None:
         raise SystemExit(f"no agent.json or controller.json in {args.results}: run make bench")
-    args.output.write_text(render(agent, controller))
+    args.output.write_text(render(agent, controller, logged_timings(args.results)))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Upstream-style comparison agent for the benchmarks: poll only, PFs in turn, VFs one by one.
 
 It models the behaviour of the upstream Go daemon (openshift/pf-status-relay,
-pkg/lacp/lacp.go ``Monitor``): a ticker fires every pollingInterval; for each PF in
+pkg/lacp/lacp.go ``Monitor``). A ticker fires every pollingInterval. For each PF in
 turn it reads the link with its VFs and bond slave data (one RTM_GETLINK), applies
 the upstream rule, and writes each VF that needs a change in its own RTM_SETLINK.
 There are no netlink event subscriptions and no packet sockets, so a failure is seen
