@@ -49,7 +49,7 @@ pytestmark = pytest.mark.kernel
 
 POLL_S = 1.0
 TARGET_S = 0.1
-SAMPLE_PERIOD_S = 0.002
+SAMPLE_PERIOD_S = 0.005
 ROUNDS = int(os.environ.get("PFSR_AGENT_ROUNDS", "3"))
 # VFs 1-3 pinned up by the user, 0 and 4 following LACP.
 C4_STATES = ["auto", "enable", "enable", "enable", "auto"]
