@@ -2,8 +2,9 @@
 
 Every trigger (poll, netlink event, LACPDU) runs the same pass, which re-resolves
 the PF and its bond by name, so a renamed, re-created or late PF is picked up
-without a restart. Passes of one PF never overlap. A VF is reported as set only
-after the kernel acked the write.
+without a restart. Reads of one PF's passes may overlap, but their decisions and
+writes run one at a time, newest read last. A VF is reported as set only after the
+kernel acked the write.
 """
 
 from __future__ import annotations
