@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import signal
 import subprocess
 import sys
@@ -90,7 +91,8 @@ def controller_errors(log_path: Path) -> dict[str, Any]:
         if entry.get("level") not in ("WARNING", "ERROR"):
             continue
         message = str(entry.get("msg", ""))
-        key = message.split(":", 1)[0]
+        # "reconcile failed (retry 7): ..." and "(retry 8)" are one kind of failure.
+        key = re.sub(r"\(retry \d+\)", "(retry N)", message.split(":", 1)[0])
         counts[key] = counts.get(key, 0) + 1
         first.setdefault(key, message[:300])
     return {"counts": counts, "first": first}

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,12 +44,14 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def machine_section(agent: dict[str, Any] | None, controller: dict[str, Any] | None) -> list[str]:
     lines = ["## Machine", ""]
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     host = (controller or {}).get("machine")
     if host:
         lines.append(
             f"- Host: {host['cpus']} CPUs ({host['cpu_model']}), {host['memory_mib']} MiB, "
-            f"Linux {host['kernel']}. Other jobs (kernel builds, API servers, qemu guests) "
-            "shared the machine during the run."
+            f"Linux {host['kernel']}. Host load average (1, 5, 15 min) when the page was "
+            f"written: {load}. The host is shared with other jobs, such as kernel builds, API "
+            "servers and qemu guests."
         )
     guest = (agent or {}).get("machine")
     if guest:
@@ -76,8 +80,8 @@ def reaction_section(agent: dict[str, Any]) -> list[str]:
         "in total.",
         "",
         "- **Reaction**: from the first sample in which the kernel's actor or partner state "
-        "of the PF is down (by the upstream rule, which never flips later than ours) to the "
-        "first sample in which every VF of the PF reads `disable`.",
+        "of the PF is down to the first sample in which every VF of the PF reads `disable`. "
+        "Down is judged by the upstream rule, which never flips later than ours.",
         "- **Recovery**: from the first sample with LACP up again to the first sample with "
         "every VF back to `auto`.",
         "- The observer samples the PF with one `RTM_GETLINK` (bond slave states and VFs in "
@@ -94,6 +98,7 @@ def reaction_section(agent: dict[str, Any]) -> list[str]:
 
 
 def reaction_tables(summary: dict[str, Any]) -> list[str]:
+    cycles = max(stats["reaction_s"].get("n", 0) for stats in summary.values())
     lines = ["Reaction in milliseconds:", ""]
     rows = []
     for mode in MODES:
@@ -107,8 +112,8 @@ def reaction_tables(summary: dict[str, Any]) -> list[str]:
             )
     lines += table(["failure", "agent", "cycles", "p50", "p90", "p99", "max", "missed"], rows)
     lines += [
-        "With 20 cycles, p99 is interpolated between the two slowest cycles; read it as "
-        '"close to the worst seen". A missed cycle is one whose VFs were not all disabled '
+        f"With {cycles} cycles, p99 is interpolated between the two slowest cycles, so read "
+        'it as "close to the worst seen". A missed cycle is one whose VFs were not all disabled '
         "within 15 s.",
         "",
         "Ratios, upstream-style over ours:",
@@ -146,9 +151,10 @@ def scaling_section(agent: dict[str, Any]) -> list[str]:
         "## Node agent: cost of one VF-state change by VF count",
         "",
         "Every VF of `ens5f0` set from `auto` to `disable` and back, through the agent's own "
-        "netlink client (`nodeagent.netlink`): either one `RTM_SETLINK` carrying all VFs (what "
-        "the agent sends) or one `RTM_SETLINK` per VF (what the upstream daemon sends, and the "
-        "agent's fallback when the kernel rejects a batch). Median of "
+        "netlink client (`nodeagent.netlink`). The batched column is one `RTM_SETLINK` carrying "
+        "all VFs, as the agent sends it. The per-VF column is one `RTM_SETLINK` per VF, as the "
+        "upstream daemon sends them and as the agent falls back to when the kernel rejects a "
+        "batch. Median of "
         f"{agent['config']['repeats'] * 2} changes per row, in milliseconds. netdevsim's "
         f"default VF limit was {scaling['max_vfs_default']}; raising it through debugfs "
         f"{'worked' if scaling['max_vfs_raisable'] else 'did not work'}.",
@@ -275,8 +281,8 @@ def busy_agent_reading(agent: dict[str, Any], agent_timings: dict[str, float]) -
         f"- pf-status-relay-agent used {ours['cpu_percent']:.0f}% of one emulated core while "
         f"idle, the upstream-style agent {upstream['cpu_percent']:.0f}%. Each incoming LACPDU "
         "(one per second per PF at the fast rate) makes the agent read the PF at once and "
-        "again 50 ms later, on top of the poll, and pyroute2 decodes each reply in Python, "
-        "which is slow under emulation."
+        "again 50 ms later, on top of the poll. pyroute2 decodes each reply in Python, which "
+        "is slow under emulation."
     )
     if agent_timings:
         text += (
@@ -315,6 +321,25 @@ def logged_timings(results: Path) -> dict[str, float]:
     }
 
 
+def controller_error_text(round_result: dict[str, Any]) -> str:
+    """Return the controller's first logged warning of a round and how often it recurred."""
+    errors = round_result.get("controller_errors") or {}
+    counts: dict[str, int] = errors.get("counts") or {}
+    first: dict[str, str] = errors.get("first") or {}
+    if not first:
+        return ""
+    key = next(iter(first))
+    total = sum(counts.values())
+    message = re.sub(r"\(retry \d+\)", "(retry N)", first[key])
+    text = f" The controller logged {total} warnings, starting with `{message}`."
+    if "ResourceExhausted" in message:
+        text += (
+            " The API server's etcd client rejected the status write as larger than its 2 MiB "
+            "gRPC message limit."
+        )
+    return text
+
+
 def reading(
     agent: dict[str, Any] | None,
     controller: dict[str, Any] | None,
@@ -340,7 +365,7 @@ def reading(
             )
         lines.append(
             "- A polling agent waits on average half a polling interval (500 ms) before it "
-            "sees a failure, and up to a whole one; the event-driven agent reacts to the "
+            "sees a failure, and up to a whole one. The event-driven agent reacts to the "
             "kernel's notification or to the next LACPDU, so its time is mostly the cost of "
             "reading the PF and writing the VFs under emulation."
         )
@@ -379,15 +404,9 @@ def reading(
                     f"monitor was {r['monitor_bytes'] / 1024:.0f} KiB."
                 )
             else:
-                size = r.get("monitor_bytes")
-                size_text = "" if size is None else f" The monitor was {size / 1024:.0f} KiB."
-                errors = (r.get("controller_errors") or {}).get("first") or {}
-                error_text = "".join(
-                    f" The controller logged: `{message}`." for message in list(errors.values())[:2]
-                )
                 lines.append(
                     f"- {r['nodes']} nodes: the status was not complete "
-                    f"({r.get('error', 'no result')}).{size_text}{error_text}"
+                    f"({r.get('error', 'no result')}).{controller_error_text(r)}"
                 )
         sizes = [
             (r["nodes"], r["monitor_bytes"])
@@ -409,8 +428,13 @@ def render(
     agent: dict[str, Any] | None,
     controller: dict[str, Any] | None,
     agent_timings: dict[str, float],
+    results: Path,
 ) -> str:
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    finished = max(
+        (path.stat().st_mtime for path in results.glob("*.json")),
+        default=datetime.now().timestamp(),
+    )
+    now = datetime.fromtimestamp(finished, UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Benchmarks",
         "",
@@ -452,7 +476,7 @@ def main() -> None:
     controller = load(args.results / "controller.json")
     if agent is None and controller is None:
         raise SystemExit(f"no agent.json or controller.json in {args.results}: run make bench")
-    args.output.write_text(render(agent, controller, logged_timings(args.results)))
+    args.output.write_text(render(agent, controller, logged_timings(args.results), args.results))
 
 
 if __name__ == "__main__":

@@ -127,3 +127,32 @@ def test_parse_link_reads_bond_slave_states() -> None:
     assert sample.actor == 0x8F
     assert sample.partner == 0x3F
     assert sample.vf_states == (VF_AUTO,)
+
+
+def test_scaling_counts_doubles_up_to_limit() -> None:
+    from hack.bench.agent_bench import scaling_counts
+
+    assert scaling_counts(4, raisable=True, limit=16) == [1, 2, 4, 8, 16]
+    assert scaling_counts(4, raisable=False, limit=16) == [1, 2, 4]
+    assert scaling_counts(6, raisable=True, limit=20) == [1, 2, 4, 6, 8, 16, 20]
+
+
+def test_controller_error_text_names_size_limit() -> None:
+    from hack.bench.report import controller_error_text
+
+    message = (
+        "reconcile failed (retry 1): 500 : rpc error: code = ResourceExhausted desc = "
+        "trying to send message larger than max (2356423 vs. 2097152)"
+    )
+    result = {
+        "controller_errors": {
+            "counts": {"reconcile failed (retry 1)": 1, "reconcile failed (retry 2)": 2},
+            "first": {"reconcile failed (retry 1)": message},
+        }
+    }
+    text = controller_error_text(result)
+    assert "logged 3 warnings" in text
+    assert "(retry N)" in text
+    assert "2356423 vs. 2097152" in text
+    assert "2 MiB gRPC message limit" in text
+    assert controller_error_text({}) == ""
