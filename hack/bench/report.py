@@ -87,7 +87,9 @@ def reaction_section(agent: dict[str, Any]) -> list[str]:
         "- The observer samples the PF with one `RTM_GETLINK` (bond slave states and VFs in "
         "one reply) and sleeps 1 ms between samples. The gap between the two samples around "
         f"a stamp, which bounds its error, was p50 {ms(resolution.get('p50'))} ms, "
-        f"p99 {ms(resolution.get('p99'))} ms, max {ms(resolution.get('max'))} ms.",
+        f"p99 {ms(resolution.get('p99'))} ms, max {ms(resolution.get('max'))} ms. The "
+        f"observer runs in the guest and shares its {agent['machine']['cpus']} vCPUs with the "
+        "agent under test.",
         "- The upstream-style agent (`hack/bench/upstream_agent.py`) models the upstream Go "
         "daemon: every pollingInterval, each PF in turn, one `RTM_GETLINK`, the rule "
         '"actor and partner both have `state & 0x3c == 0x3c` and neither 0x40 nor 0x80", '
