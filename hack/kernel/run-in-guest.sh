@@ -90,19 +90,31 @@ for d in ${PFSR_RWDIRS:-}; do
 done
 
 mkdir -p "$scratch/home" "$scratch/tmp"
-start=$(date +%s.%N)
-set +e
-HOME="$scratch/home" TMPDIR="$scratch/tmp" "$VNG" \
-    --force-9p --disable-kvm \
-    -r "$bzimage" \
-    --cpus "${PFSR_GUEST_CPUS:-2}" --memory "${PFSR_GUEST_MEMORY:-2G}" \
-    "${rwdir_args[@]}" \
-    --append "bonding.max_bonds=0" \
-    -e "/bin/bash $guest_script" \
-    ${PFSR_QEMU_OPTS:+--qemu-opts="$PFSR_QEMU_OPTS"} </dev/null 2>&1 | cat
-vng_rc=${PIPESTATUS[0]}
-set -e
-end=$(date +%s.%N)
+boot() {
+    HOME="$scratch/home" TMPDIR="$scratch/tmp" "$VNG" \
+        --force-9p --disable-kvm \
+        -r "$bzimage" \
+        --cpus "${PFSR_GUEST_CPUS:-2}" --memory "${PFSR_GUEST_MEMORY:-2G}" \
+        "${rwdir_args[@]}" \
+        --append "bonding.max_bonds=0" \
+        -e "/bin/bash $guest_script" </dev/null 2>&1 | tee "$scratch/console.log" | cat
+    return "${PIPESTATUS[0]}"
+}
+
+# A guest that never reached the command (qemu or vng failed to start) is
+# booted again; one that started is never rerun.
+attempts=$((1 + ${PFSR_GUEST_BOOT_RETRIES:-1}))
+for attempt in $(seq 1 "$attempts"); do
+    start=$(date +%s.%N)
+    set +e
+    boot
+    vng_rc=$?
+    set -e
+    end=$(date +%s.%N)
+    [ -s "$results/guest-start" ] && break
+    log "the guest did not start (vng exited $vng_rc, attempt $attempt of $attempts); its last output:"
+    tail -n 30 "$scratch/console.log" >&2 || true
+done
 
 if [ -s "$results/guest-start" ]; then
     log "$(awk -v s="$start" -v g="$(cat "$results/guest-start")" -v e="$end" \
