@@ -10,6 +10,7 @@ DaemonSet, as a kubelet would start the DaemonSet's pod.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -70,10 +71,7 @@ class AgentProcess:
 
     def __init__(self, env: dict[str, str], kubeconfig: Path, log_path: Path) -> None:
         self._env = {**os.environ, **env}
-        # The zip from hack.e2e.guestpython, when the host made one.
-        zipped = os.environ.get(PYTHONPATH_ENV)
-        if zipped:
-            self._env["PYTHONPATH"] = zipped
+        self._zipped = os.environ.get(PYTHONPATH_ENV, "")
         self._argv = [AGENT_COMMAND, "--kubeconfig", str(kubeconfig)]
         self.log_path = log_path
         self._log: IO[bytes] | None = None
@@ -84,6 +82,12 @@ class AgentProcess:
         return list(self._argv)
 
     def start(self) -> None:
+        if self._zipped:
+            # One sequential read over 9p; every module import then opens the
+            # copy on the guest's tmpfs instead of a file on 9p.
+            local = Path(os.environ.get("TMPDIR", "/tmp")) / Path(self._zipped).name
+            shutil.copyfile(self._zipped, local)
+            self._env["PYTHONPATH"] = str(local)
         self._log = self.log_path.open("ab")
         self._process = subprocess.Popen(
             self._argv,

@@ -1,14 +1,15 @@
-"""A zip of kubernetes_asyncio's compiled modules, so the agent starts in the guest in seconds.
+"""A zip of kubernetes_asyncio's compiled modules, so the agent starts faster in the guest.
 
 The guest reads the host's file system over 9p without a page cache, and under
-TCG each file costs several slow round trips. ``import kubernetes_asyncio.client``
+TCG each file open costs several slow round trips. ``import kubernetes_asyncio.client``
 opens about 800 module files: it took 138 s in the guest on a busy 2-core host
 (1 s on the host), and the agent's event loop waits for it before it reads any
-PF. A zip is one file, which Python imports from when it comes first on
-PYTHONPATH. The zip holds the same bytecode that the venv holds, made by
-``zipfile.PyZipFile`` from the installed package, so the agent runs the same code.
-It is cached under ``$PFSR_CACHE_DIR/e2e``, keyed by the package version and the
-Python version.
+PF. Importing from the zip on 9p did not help (zipimport opens the archive for
+every module), so the guest copies the zip to its tmpfs in one sequential read
+(hack.e2e.guestnode) and puts the copy first on the agent's PYTHONPATH. The zip
+holds the same bytecode that the venv holds, made by ``zipfile.PyZipFile`` from
+the installed package, so the agent runs the same code. It is cached under
+``$PFSR_CACHE_DIR/e2e``, keyed by the package version and the Python version.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +43,13 @@ def _skip_reason() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def record(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def record() -> dict[str, Any]:
     """Run the demo once and return its demo.json."""
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
-    run_dir = tmp_path_factory.mktemp("demo")
+    # Not under /tmp: the guest overlays it, and writes its results into this folder.
+    run_dir = REPO_ROOT / "_out" / f"test-e2e-{time.strftime('%Y%m%d-%H%M%S')}"
     result = subprocess.run(
         [sys.executable, "-m", "hack.e2e.demo", "--run-dir", str(run_dir)],
         cwd=REPO_ROOT,
