@@ -14,4 +14,4 @@ demo: $(E2E_DEPS) ## Run the whole product on one machine: API server, controlle
 
 .PHONY: test-e2e
 test-e2e: $(E2E_DEPS) ## Run the demo's story as a test (tests/e2e, marker e2e).
-	$(PYTHON) -m pytest tests/e2e -v
+	$(PYTHON) -m pytest tests/e2e -v -rP

@@ -7,7 +7,7 @@ opens about 800 module files: it took 138 s in the guest on a busy 2-core host
 PF. Importing from the zip on 9p did not help (zipimport opens the archive for
 every module), so the guest copies the zip to its tmpfs in one sequential read
 (hack.e2e.guestnode) and puts the copy first on the agent's PYTHONPATH. The zip
-holds the same bytecode that the venv holds, made by ``zipfile.PyZipFile`` from
+contains the same bytecode as the venv, made by ``zipfile.PyZipFile`` from
 the installed package, so the agent runs the same code. It is cached under
 ``$PFSR_CACHE_DIR/e2e``, keyed by the package version and the Python version.
 """
