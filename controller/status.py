@@ -23,6 +23,7 @@ Conditions:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,6 +46,11 @@ READY = "Ready"
 DEGRADED = "Degraded"
 PROGRESSING = "Progressing"
 MAX_NAMED_ITEMS = 5
+# Bytes of JSON the node list may take. etcd rejects objects over 1.5 MiB by default
+# (--max-request-bytes), and the API server stores managedFields, metadata and spec
+# beside the status, so the node list keeps well under a third of that. At about
+# 950 bytes per node with two interfaces, this lists every node up to about 550.
+DEFAULT_NODES_BUDGET = 512 * 1024
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,7 @@ class StatusInput:
     invalid_message: str = ""
     deleting: bool = False
     previous: Mapping[str, Any] | None = None
+    nodes_budget: int = DEFAULT_NODES_BUDGET
 
 
 @dataclass(frozen=True)
@@ -241,17 +248,43 @@ def compute_status(data: StatusInput) -> JSON:
             )
             for name in data.coverage.covered
         ]
+        listed = fit_nodes(nodes, data.nodes_budget)
         status = {
             "nodeCount": len(nodes),
             "interfacesUp": _count(nodes, LACPState.UP),
             "interfacesDown": _count(nodes, LACPState.DOWN),
             "interfacesUnknown": _count(nodes, LACPState.UNKNOWN),
-            "nodes": [n.model_dump(mode="json", by_alias=True, exclude_none=True) for n in nodes],
+            "nodesOmitted": len(nodes) - len(listed),
+            "nodes": listed,
         }
     found = [_ready(data, nodes), _degraded(data, nodes), _progressing(data, nodes)]
     status["observedGeneration"] = data.generation
     status["conditions"] = _conditions(data, found)
     return status
+
+
+def fit_nodes(nodes: Sequence[NodeStatus], budget: int) -> list[JSON]:
+    """Return the JSON entries of ``nodes`` that fit in ``budget`` bytes, in name order.
+
+    Nodes that need attention (an interface not Up, or an agent not reporting) are
+    taken first, so a large healthy cluster drops healthy nodes from the list, never
+    the broken ones.
+    """
+
+    def healthy(node: NodeStatus) -> bool:
+        return node.agent_reachable and all(i.lacp_state == LACPState.UP for i in node.interfaces)
+
+    ordered = sorted(nodes, key=lambda node: (healthy(node), node.name))
+    listed: list[JSON] = []
+    used = 0
+    for node in ordered:
+        entry = node.model_dump(mode="json", by_alias=True, exclude_none=True)
+        size = len(json.dumps(entry, separators=(",", ":")))
+        if used + size > budget:
+            break
+        listed.append(entry)
+        used += size
+    return sorted(listed, key=lambda entry: str(entry["name"]))
 
 
 def _count(nodes: Sequence[NodeStatus], state: LACPState) -> int:

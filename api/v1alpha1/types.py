@@ -253,6 +253,16 @@ class PFLACPMonitorStatus(_Model):
         ge=0,
         description="Node interfaces whose LACP state is Unknown.",
     )
+    nodes_omitted: int = Field(
+        default=0,
+        alias="nodesOmitted",
+        ge=0,
+        description=(
+            "Covered nodes left out of nodes to keep the object under the API server's size "
+            "limit. Nodes with an interface that is not Up are listed first, so the omitted "
+            "ones are healthy unless every listed node has a problem. The counters include them."
+        ),
+    )
     nodes: list[NodeStatus] = Field(
         default_factory=list,
         description="Per node, the LACP state of every monitored interface.",

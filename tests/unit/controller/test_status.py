@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -176,3 +177,45 @@ def test_report_cache_keeps_newest_per_node() -> None:
     broken["metadata"]["annotations"]["pfstatusrelay.openshift.io/report"] = "{not json"
     assert cache.add_event(broken) is None
     assert cache.invalid_events == 1
+
+
+def test_large_status_lists_problem_nodes_first() -> None:
+    up, down = LACPState.UP, LACPState.DOWN
+    names = [f"n{i:03d}" for i in range(100)]
+    reports = [report(name, up, up) for name in names]
+    reports[70] = report("n070", up, down)
+    cover = Coverage(tuple(names), tuple(names))
+
+    status = status_of(cover, seen(*reports), nodes_budget=10 * 1024)
+
+    listed = [node["name"] for node in status["nodes"]]
+    assert "n070" in listed
+    assert 0 < len(listed) < 100
+    assert listed == sorted(listed)
+    assert status["nodesOmitted"] == 100 - len(listed)
+    assert status["nodeCount"] == 100
+    assert status["interfacesUp"] == 199
+    assert status["interfacesDown"] == 1
+
+
+def test_small_status_lists_every_node() -> None:
+    up = LACPState.UP
+    cover = Coverage(("n1", "n2"), ("n1", "n2"))
+
+    status = status_of(cover, seen(report("n1", up, up), report("n2", up, up)))
+
+    assert [node["name"] for node in status["nodes"]] == ["n1", "n2"]
+    assert status["nodesOmitted"] == 0
+
+
+def test_status_of_5000_nodes_fits_etcd() -> None:
+    up = LACPState.UP
+    names = [f"worker-{i:05d}.example.com" for i in range(5000)]
+    cover = Coverage(tuple(names), tuple(names))
+
+    status = status_of(cover, seen(*(report(name, up, up) for name in names)))
+
+    size = len(json.dumps(status, separators=(",", ":")))
+    assert size < 1024 * 1024
+    assert status["nodeCount"] == 5000
+    assert status["nodesOmitted"] == 5000 - len(status["nodes"])
