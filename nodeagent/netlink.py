@@ -95,11 +95,39 @@ class _LinkInfo(ifinfmsg.ifinfo):  # type: ignore[misc]
         return ifinfmsg.ifinfo.info_slave_data(self, *argv, **kwarg)
 
 
-class LinkMessage(ifinfmsg):  # type: ignore[misc]
-    """ifinfmsg whose IFLA_LINKINFO decodes the 802.3ad slave attributes."""
+# Top-level attributes the agent reads; the others are mapped to pyroute2's "none"
+# type, which skips their payload. Decoding IFLA_AF_SPEC, the statistics and each VF's
+# MAC, VLAN and rate structures cost a third of a read (0.17 ms against 0.11 ms for a
+# PF with 5 VFs, measured with pyroute2 0.9.7 on Python 3.11), and under qemu's
+# emulation that third is tens of milliseconds of the reaction time.
+_DECODED_LINK_ATTRIBUTES = frozenset(
+    {"IFLA_IFNAME", "IFLA_MASTER", "IFLA_LINKINFO", "IFLA_NUM_VF", "IFLA_VFINFO_LIST"}
+)
+
+
+def _skip_others(nla_map: Any, kept: frozenset[str]) -> tuple[tuple[str, str], ...]:
+    return tuple((name, kind if name in kept else "none") for name, kind in nla_map)
+
+
+class _VFInfo(ifinfmsg.vflist.vfinfo):  # type: ignore[misc]
+    """IFLA_VF_INFO that decodes IFLA_VF_LINK_STATE only."""
 
     _nlmsg_base__compiled_nla = False
+    nla_map = _skip_others(ifinfmsg.vflist.vfinfo.nla_map, frozenset({"IFLA_VF_LINK_STATE"}))
+
+
+class _VFList(ifinfmsg.vflist):  # type: ignore[misc]
+    _nlmsg_base__compiled_nla = False
+    vfinfo = _VFInfo
+
+
+class LinkMessage(ifinfmsg):  # type: ignore[misc]
+    """ifinfmsg that decodes the 802.3ad slave attributes and skips what the agent ignores."""
+
+    _nlmsg_base__compiled_nla = False
+    nla_map = _skip_others(ifinfmsg.nla_map, _DECODED_LINK_ATTRIBUTES)
     ifinfo = _LinkInfo
+    vflist = _VFList
 
 
 def decode_link_message(data: bytes, offset: int = 0) -> Link:

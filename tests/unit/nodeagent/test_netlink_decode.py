@@ -223,4 +223,47 @@ def test_recorded_fixture(entry: dict[str, Any]) -> None:
         assert link.vfs == ()
     if entry.get("link_kind") == "bond":
         assert link.bond is not None
-        assert link.bond.mode == entry.get("bond_mode")
+        assert link.bond.mode == BOND_MODES[entry["bond_mode"]]
+
+
+BOND_MODES = {"802.3ad": 4, "active-backup": 1}
+
+
+def recorded(name: str) -> dict[str, Any]:
+    index = FIXTURES / "index.json"
+    if not index.exists():
+        pytest.skip("no recorded fixtures in tests/fixtures/netlink (make kernel-fixtures)")
+    entries = json.loads(index.read_text())["fixtures"]
+    return next(e for e in entries if e["name"] == name)
+
+
+def test_recorded_notifications() -> None:
+    entry = recorded("notifications_expiry")
+    data = (FIXTURES / entry["file"]).read_bytes()
+
+    events = parse_link_events(data, received_at=1.0)
+    links = []
+    offset = 0
+    while offset < len(data):
+        length = struct.unpack_from("=I", data, offset)[0]
+        links.append(decode_link_message(data, offset))
+        offset += (length + 3) & ~3
+
+    assert [e.name for e in events] == [e["interface"] for e in entry["events"]]
+    assert [e.index for e in events] == [link.index for link in links]
+    assert [e.master for e in events] == [link.master for link in links]
+    assert [link.slave.actor_state for link in links if link.slave] == [
+        int(e["actor_state"], 16) for e in entry["events"]
+    ]
+    assert [link.slave.partner_state for link in links if link.slave] == [
+        int(e["partner_state"], 16) for e in entry["events"]
+    ]
+
+
+def test_recorded_dump_names() -> None:
+    entry = recorded("dump_all")
+    data = (FIXTURES / entry["file"]).read_bytes()
+
+    events = parse_link_events(data, received_at=1.0)
+
+    assert [e.name for e in events] == entry["interfaces"]
