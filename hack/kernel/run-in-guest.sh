@@ -97,7 +97,9 @@ boot() {
         --cpus "${PFSR_GUEST_CPUS:-2}" --memory "${PFSR_GUEST_MEMORY:-2G}" \
         "${rwdir_args[@]}" \
         --append "bonding.max_bonds=0" \
-        -e "/bin/bash $guest_script" </dev/null 2>&1 | tee "$scratch/console.log" | cat
+        -e "/bin/bash $guest_script" \
+        ${PFSR_QEMU_OPTS:+--qemu-opts="$PFSR_QEMU_OPTS"} \
+        </dev/null 2>&1 | tee "$scratch/console.log" | cat
     return "${PIPESTATUS[0]}"
 }
 
