@@ -204,6 +204,8 @@ class Demo:
                     shutil.copytree(root / "logs", self.logs / "apiserver", dirs_exist_ok=True)
                 shutil.rmtree(root, ignore_errors=True)
         (self.run_dir / "apiserver-relay.sh").unlink(missing_ok=True)
+        if not (self.run_dir / "demo.json").is_file():
+            self.write_record(None, {})
         self.timings["total"] = round(time.monotonic() - self._started, 2)
         self.say(f"stopped everything it started; total {self.timings['total']:.0f} s")
         self.say(f"logs in {self.logs}: controller.log, apiserver/, guest-console.log")

@@ -188,6 +188,8 @@ class Scenario:
             check.evidence["summary"] = (
                 f"{self.num_vfs} VFs per PF, vf{ENABLE_VF} of {PF0} set to enable by the admin"
             )
+        if not all(check.observed for check in step.checks):
+            return
         self.show("VF link states (ip link)", self.vf_table)
 
         with view.check(step, "agent started with the DaemonSet's environment") as check:
@@ -211,6 +213,8 @@ class Scenario:
     def step_ready(self) -> None:
         step = self.view.step("monitor Ready, both PFs Up")
         self.setup(step)
+        if not all(check.observed for check in step.checks):
+            return
         with self.view.check(step, "status: Ready True, both PFs Up") as check:
             views = self.wait_interfaces({PF0: "Up", PF1: "Up"}, "True", FIRST_REPORT_TIMEOUT_S)
             check.evidence["interfaces"] = {n: str(v) for n, v in views.items()}
