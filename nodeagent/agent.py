@@ -6,7 +6,8 @@ Three sources start a pass for a PF, and none is trusted alone:
   name (the kernel notifies when a bond member's state flips, not for a partner-only
   change);
 - each LACPDU the switch sends, read again about 50 ms later in case the bonding
-  driver had not recorded it yet;
+  driver had not recorded it yet, and the moment the host's port would expire if
+  no further LACPDU arrives;
 - a poll of every PF every polling interval, the safety net.
 
 Triggers for one PF that arrive while its pass runs are merged into one more pass,
@@ -20,11 +21,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from api.report import ReportReason
 from api.v1alpha1.types import InterfaceStatus, LACPState
+from nodeagent.lacp import PortState
 from nodeagent.lacpdu import LACPDU
 from nodeagent.links import EventSocketLost, LinkEvent, LinkReader
 from nodeagent.metrics import Metrics
@@ -37,6 +39,13 @@ log = logging.getLogger(__name__)
 # that the driver processed after the agent's read.
 LACPDU_RECHECK_DELAY_S = 0.05
 HEALTHY_INTERVALS = 3
+# The host's port expires when no LACPDU arrived for 3 timeouts: 3 s at the fast rate
+# (PortState.TIMEOUT set in the actor state), 90 s at the slow rate. The bonding
+# driver checks every 100 ms, and the kernel's link notification may come later than
+# the expiry, so the agent re-reads at the expected expiry and a few times after it.
+SHORT_EXPIRY_S = 3.0
+LONG_EXPIRY_S = 90.0
+EXPIRY_RECHECK_OFFSETS_S = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
 
 
 class EventSource(Protocol):
@@ -69,6 +78,7 @@ class _PFTriggers:
     wake: asyncio.Event
     pending: Trigger | None = None
     recheck: asyncio.TimerHandle | None = None
+    expiry_watch: list[asyncio.TimerHandle] = field(default_factory=list)
     last_failed: bool = False
 
 
@@ -138,6 +148,8 @@ class Agent:
             for triggers in self._triggers.values():
                 if triggers.recheck is not None:
                     triggers.recheck.cancel()
+                for handle in triggers.expiry_watch:
+                    handle.cancel()
             if self._socket_binder is not None:
                 self._socket_binder.close()
             log.info("agent stopped")
@@ -159,6 +171,7 @@ class Agent:
         state of the newest pass changes nothing, so it starts no pass. Skipping
         these saves two passes per PF per second at the fast rate.
         """
+        self._watch_expiry(pf, pdu)
         states = (pdu.actor_state, pdu.partner_state)
         previous = self._last_pdu.get(pf)
         self._last_pdu[pf] = states
@@ -178,6 +191,28 @@ class Agent:
 
         loop = asyncio.get_running_loop()
         triggers.recheck = loop.call_later(LACPDU_RECHECK_DELAY_S, recheck)
+
+    def _watch_expiry(self, pf: str, pdu: LACPDU) -> None:
+        """Schedule re-reads for when the host's port expires unless another PDU arrives."""
+        triggers = self._triggers.get(pf)
+        reconciler = self.reconcilers.get(pf)
+        if triggers is None or reconciler is None:
+            return
+        for handle in triggers.expiry_watch:
+            handle.cancel()
+        actor = reconciler.status.actor_state
+        fast = actor is None or bool(actor & PortState.TIMEOUT)
+        expiry_in = pdu.received_at + (SHORT_EXPIRY_S if fast else LONG_EXPIRY_S)
+        expiry_in -= time.monotonic()
+
+        def expire() -> None:
+            self.trigger(pf, Trigger(TriggerKind.LACPDU_TIMEOUT, time.monotonic()))
+
+        loop = asyncio.get_running_loop()
+        triggers.expiry_watch = [
+            loop.call_later(max(0.0, expiry_in + offset), expire)
+            for offset in EXPIRY_RECHECK_OFFSETS_S
+        ]
 
     async def restore(self) -> bool:
         """Stop managing VFs and put every ``disable`` VF back to ``auto`` on every PF.

@@ -37,6 +37,7 @@ class TriggerKind(StrEnum):
     NETLINK = "netlink"
     LACPDU = "lacpdu"
     LACPDU_RECHECK = "lacpdu-recheck"
+    LACPDU_TIMEOUT = "lacpdu-timeout"
     RESYNC = "resync"
     RESTORE = "restore"
 
@@ -372,7 +373,12 @@ class PFReconciler:
 
 
 _FAST_PATH_TRIGGERS = frozenset(
-    {TriggerKind.NETLINK, TriggerKind.LACPDU, TriggerKind.LACPDU_RECHECK}
+    {
+        TriggerKind.NETLINK,
+        TriggerKind.LACPDU,
+        TriggerKind.LACPDU_RECHECK,
+        TriggerKind.LACPDU_TIMEOUT,
+    }
 )
 
 

@@ -208,3 +208,19 @@ async def test_repeated_lacpdu_starts_no_pass(links: FakeLinks, running: tuple) 
     await wait_until(lambda: reads.count("ens5f1") >= 1)
 
     assert skipped == []
+
+
+async def test_missing_lacpdus_trigger_read(
+    links: FakeLinks, running: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No PDU within the expiry time: the agent re-reads without any event or poll."""
+    import nodeagent.agent
+
+    agent, _, _ = running
+    monkeypatch.setattr(nodeagent.agent, "SHORT_EXPIRY_S", 0.05)
+    agent.on_lacpdu("ens5f0", LACPDU(0x3F, 0x3F, time.monotonic()))
+    links.set_lacp("ens5f0", 0x8F, 0x37)  # the kernel expires the port, says nothing
+
+    await wait_until(lambda: links.vf_states("ens5f0") == [DISABLE, DISABLE])
+
+    assert agent.reconcilers["ens5f0"].status.reason == "ActorExpired"
