@@ -156,12 +156,24 @@ class LeaderElector:
             self._settings.name,
             self._settings.identity,
         )
+        failures = 0
         while True:
             try:
                 if await self.try_acquire_or_renew():
                     break
             except APIError as error:
-                logger.debug("lease acquisition failed, retrying: %s", error)
+                # Another replica holding the Lease is normal and returns False above; an
+                # error here is not (RBAC, a missing namespace), so the first one and then
+                # every tenth are warnings, with the error that names the cause.
+                level = logging.WARNING if failures % 10 == 0 else logging.DEBUG
+                logger.log(
+                    level,
+                    "lease acquisition failed, retrying in %.1f s: %s",
+                    self._settings.retry_period,
+                    error,
+                    extra={"lease": self._settings.name, "failures": failures + 1},
+                )
+                failures += 1
             await self._sleep(self._settings.retry_period)
         self.is_leader = True
         self._fence.open()
