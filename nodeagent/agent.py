@@ -35,8 +35,9 @@ from nodeagent.reconcile import PassResult, PFReconciler, Trigger, TriggerKind
 log = logging.getLogger(__name__)
 
 # The bonding driver records a LACPDU in the same softirq that delivers it to packet
-# sockets, so the first re-read almost always sees it; the second read covers a PDU
-# that the driver processed after the agent's read.
+# sockets, so the first read usually finds the new state (it did in every measured
+# round of the kernel tier). The second read covers a PDU that the driver processed
+# after the agent's read, which can happen when the agent runs on another CPU.
 LACPDU_RECHECK_DELAY_S = 0.05
 HEALTHY_INTERVALS = 3
 # The host's port expires when no LACPDU arrived for 3 timeouts: 3 s at the fast rate
