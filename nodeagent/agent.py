@@ -254,8 +254,9 @@ class Agent:
         self._after_pass(pf, result)
 
     def _after_pass(self, pf: str, result: PassResult) -> None:
-        if not result.read_failed:
-            self._update_indexes(pf, result)
+        if result.read_failed:
+            return  # nothing was decided: no index, socket or report changes
+        self._update_indexes(pf, result)
         status = result.status
         triggers = self._triggers.get(pf)
         newly_failed = result.vf_write_failed and not (triggers and triggers.last_failed)

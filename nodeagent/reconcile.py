@@ -115,7 +115,7 @@ class PFReconciler:
                 "reading interface failed, keeping the last decision",
                 extra={"interface": self.name, "error": str(error)},
             )
-            return PassResult(self._status, None, None, False, False, True, read_failed=True)
+            return PassResult(self._status, None, None, False, False, False, read_failed=True)
         read_done = time.monotonic()
         async with self._lock:
             if sequence < self._applied_sequence:

@@ -233,7 +233,8 @@ async def test_read_failure_keeps_last_decision(links: FakeLinks, metrics: Metri
     result = await reconciler.reconcile(poll())
 
     assert result.status.lacp_state == LACPState.DOWN
-    assert result.vf_write_failed is True
+    assert result.read_failed is True
+    assert result.vf_write_failed is False
     assert links.vf_states("ens5f0") == [DISABLE]
 
 
