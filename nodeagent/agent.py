@@ -50,7 +50,7 @@ EXPIRY_RECHECK_OFFSETS_S = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
 
 
 class EventSource(Protocol):
-    """Link notification socket (``nodeagent.netlink.LinkEventSocket`` in production)."""
+    """Link notification socket (``nodeagent.linkevents.LinkEventSocket`` in production)."""
 
     async def receive(self) -> list[LinkEvent]: ...
 

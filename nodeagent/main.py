@@ -20,8 +20,9 @@ from nodeagent.agent import Agent
 from nodeagent.config import EXIT_CONFIG_ERROR, AgentConfig, ConfigError, load_config
 from nodeagent.health import serve_health
 from nodeagent.lacpdu import LACPDUListener
+from nodeagent.linkevents import LinkEventSocket
 from nodeagent.metrics import Metrics, in_memory_metrics, serve_prometheus
-from nodeagent.netlink import LinkEventSocket, NetlinkClient
+from nodeagent.netlink import NetlinkClient
 
 log = logging.getLogger("nodeagent")
 

@@ -41,9 +41,10 @@ from topology import PFSpec, Topology, TopologyError
 from nodeagent.agent import Agent
 from nodeagent.lacp import carries_traffic
 from nodeagent.lacpdu import LACPDUListener
+from nodeagent.linkevents import LinkEventSocket
 from nodeagent.links import Link, VFInfo, VFLinkState
 from nodeagent.metrics import in_memory_metrics
-from nodeagent.netlink import LinkEventSocket, NetlinkClient
+from nodeagent.netlink import NetlinkClient
 
 pytestmark = pytest.mark.kernel
 

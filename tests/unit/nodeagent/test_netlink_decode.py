@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
+from nodeagent.linkevents import parse_link_events
 from nodeagent.links import VFLinkState
 from nodeagent.netlink import (
     RTM_DELLINK,
     RTM_NEWLINK,
     decode_link_message,
     encode_set_vf_link_states,
-    parse_link_events,
 )
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "netlink"
