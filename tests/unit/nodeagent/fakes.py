@@ -26,6 +26,7 @@ class FakeLinks:
         self.fail_reads: OSError | None = None
         self.writes: list[tuple[int, list[tuple[int, VFLinkState]]]] = []
         self.calls: list[str] = []
+        self.read_names: list[str] = []
         self.next_index = 10
 
     def add_bonded_pf(
@@ -114,6 +115,7 @@ class FakeLinks:
 
     async def get_link(self, name: str) -> Link | None:
         self.calls.append("get_link")
+        self.read_names.append(name)
         if self.fail_reads is not None:
             raise self.fail_reads
         return self.links.get(name)

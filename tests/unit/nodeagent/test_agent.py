@@ -127,14 +127,8 @@ async def test_lost_socket_reopened_and_resynced(links: FakeLinks, running: tupl
 
 async def test_lacpdu_triggers_read_and_recheck(links: FakeLinks, running: tuple) -> None:
     agent, _, _ = running
-    reads: list[str] = []
-    original = links.get_link
-
-    async def counting_get_link(name: str):  # type: ignore[no-untyped-def]
-        reads.append(name)
-        return await original(name)
-
-    links.get_link = counting_get_link  # type: ignore[method-assign]
+    reads = links.read_names
+    reads.clear()
     links.set_lacp("ens5f0", 0x3F, 0x8F)
 
     agent.on_lacpdu("ens5f0", LACPDU(0x8F, 0x3F, time.monotonic()))
@@ -187,14 +181,8 @@ async def test_poll_keeps_running_without_events(links: FakeLinks, metrics: Metr
 
 async def test_repeated_lacpdu_starts_no_pass(links: FakeLinks, running: tuple) -> None:
     agent, _, _ = running
-    reads: list[str] = []
-    original = links.get_link
-
-    async def counting_get_link(name: str):  # type: ignore[no-untyped-def]
-        reads.append(name)
-        return await original(name)
-
-    links.get_link = counting_get_link  # type: ignore[method-assign]
+    reads = links.read_names
+    reads.clear()
     healthy = LACPDU(0x3F, 0x3F, time.monotonic())
 
     agent.on_lacpdu("ens5f1", healthy)  # first PDU seen: read
