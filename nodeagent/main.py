@@ -8,6 +8,7 @@ Only the deletion of the monitor restores VFs (see ``nodeagent.monitorwatch``).
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
 import signal
@@ -91,7 +92,10 @@ async def serve(config: AgentConfig) -> None:
 async def _start_reporting(
     config: AgentConfig, agent: Agent, metrics: Metrics, group: asyncio.TaskGroup
 ) -> None:
-    # Imported here so --no-report runs without loading the Kubernetes client.
+    # Imported here so --no-report runs without loading the Kubernetes client, and in a
+    # thread because loading it takes seconds on a slow node (minutes under emulation):
+    # the event loop meanwhile protects VFs and answers SIGTERM.
+    await asyncio.to_thread(importlib.import_module, "nodeagent.kube")
     from kubernetes_asyncio.config import ConfigException
 
     from nodeagent.kube import KubeEventSink, KubeMonitorSource, create_api_client
