@@ -37,6 +37,7 @@ from hack.testbed.binaries import (  # noqa: E402
     find_binaries,
 )
 from hack.testbed.identities import OPERATOR_NAMESPACE  # noqa: E402
+from tests.apiserver.test_controller_harness import Cluster  # noqa: E402
 
 LOG = logging.getLogger(__name__)
 
@@ -198,3 +199,13 @@ async def agent_api(
     """Client of the node agent's ServiceAccount identity, with config/rbac applied."""
     async for client in _client(apiserver, "agent"):
         yield client
+
+
+@pytest.fixture
+async def cluster(
+    admin_api: ApiClient, agent_api: ApiClient, namespace: str
+) -> AsyncIterator[Cluster]:
+    """Admin and simulated-agent access in a fresh namespace; its monitors are removed after."""
+    cluster = Cluster(admin_api, agent_api, namespace)
+    yield cluster
+    await cluster.remove_all_monitors()

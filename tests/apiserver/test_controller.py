@@ -4,7 +4,6 @@ node conflicts (field case C13), invalid specs and the restore-VFs finalizer."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -23,15 +22,6 @@ from tests.apiserver.test_controller_harness import (
 
 pytestmark = pytest.mark.usefixtures("require_crds")
 UP, DOWN = LACPState.UP, LACPState.DOWN
-
-
-@pytest.fixture
-async def cluster(
-    admin_api: ApiClient, agent_api: ApiClient, namespace: str
-) -> AsyncIterator[Cluster]:
-    cluster = Cluster(admin_api, agent_api, namespace)
-    yield cluster
-    await cluster.remove_all_monitors()
 
 
 def env_of(daemonset: dict[str, Any]) -> dict[str, Any]:

@@ -34,15 +34,6 @@ pytestmark = pytest.mark.usefixtures("require_crds")
 UP, DOWN = LACPState.UP, LACPState.DOWN
 
 
-@pytest.fixture
-async def cluster(
-    admin_api: ApiClient, agent_api: ApiClient, namespace: str
-) -> AsyncIterator[Cluster]:
-    cluster = Cluster(admin_api, agent_api, namespace)
-    yield cluster
-    await cluster.remove_all_monitors()
-
-
 class FreezableProxy:
     """TCP proxy that can stop forwarding on existing connections, or on all of them."""
 

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -25,15 +24,6 @@ from tests.apiserver.test_controller_harness import (
 pytestmark = pytest.mark.usefixtures("require_crds")
 LOG = logging.getLogger(__name__)
 UP = LACPState.UP
-
-
-@pytest.fixture
-async def cluster(
-    admin_api: ApiClient, agent_api: ApiClient, namespace: str
-) -> AsyncIterator[Cluster]:
-    cluster = Cluster(admin_api, agent_api, namespace)
-    yield cluster
-    await cluster.remove_all_monitors()
 
 
 async def _monitor_with(
