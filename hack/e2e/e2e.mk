@@ -4,7 +4,7 @@
 # (hack/apiserver); their targets reuse the cached builds or build them once.
 
 PYTHON ?= .venv/bin/python
-E2E_DEPS := kernel apiserver $(if $(VENV),venv)
+E2E_DEPS := $(if $(VENV),venv) kernel apiserver
 
 ##@ End to end
 

@@ -7,7 +7,7 @@ KERNEL_PYTEST_ARGS ?=
 ##@ Kernel testbed
 
 .PHONY: kernel-deps
-kernel-deps: ## Install the Debian packages the kernel testbed needs (checks only when present).
+kernel-deps: $(if $(VENV),venv) ## Install the Debian packages the kernel testbed needs (checks only when present).
 	hack/kernel/deps.sh
 
 .PHONY: kernel
