@@ -162,9 +162,9 @@ class LeaderElector:
                 if await self.try_acquire_or_renew():
                     break
             except APIError as error:
-                # Another replica holding the Lease is normal and returns False above; an
-                # error here is not (RBAC, a missing namespace), so the first one and then
-                # every tenth are warnings, with the error that names the cause.
+                # Another replica holding the Lease returns False above. An error here is
+                # a fault (RBAC, a missing namespace), so the first one and every tenth
+                # after it are warnings that carry the error naming the cause.
                 level = logging.WARNING if failures % 10 == 0 else logging.DEBUG
                 logger.log(
                     level,

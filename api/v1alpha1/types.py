@@ -27,8 +27,8 @@ CATEGORIES = ("pfstatusrelay",)
 MIN_POLLING_INTERVAL_MS = 1000
 DEFAULT_POLLING_INTERVAL_MS = 1000
 # One minute: the poll is the safety net for state changes that the kernel does not
-# announce (a partner-only change, recovery from defaulted), so a longer interval
-# would leave a dead path in use for longer than any LACP timeout.
+# announce (a partner-only change, recovery from defaulted). A longer interval would
+# leave such a failure unnoticed for more than a minute.
 MAX_POLLING_INTERVAL_MS = 60000
 # Linux limits interface names to IFNAMSIZ - 1 = 15 bytes.
 MAX_INTERFACE_NAME_LENGTH = 15
@@ -38,7 +38,7 @@ INTERFACE_NAME_PATTERN = r"^[^/:\s]+$"
 
 
 class _Model(BaseModel):
-    """Base of all API models: camelCase on the wire, unknown fields kept."""
+    """Base of all API models: camelCase names on the wire, unknown fields ignored."""
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
