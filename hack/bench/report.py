@@ -387,7 +387,10 @@ def reading(
                 "- Reading the VFs back failed at "
                 + ", ".join(f"{r['vfs']} VFs ({r.get('read_back_vfs')} read)" for r in short)
                 + ": the VF list of one RTM_GETLINK reply is an attribute with a 16-bit length, "
-                "so beyond 64 KiB it comes back cut short. Both agents read VFs this way."
+                "so beyond 64 KiB it comes back cut short. The observer and the upstream-style "
+                "agent read VFs with their statistics. pf-status-relay-agent asks the kernel to "
+                "skip statistics (RTEXT_FILTER_SKIP_STATS), which makes each VF entry smaller, "
+                "but its own limit was not measured here."
             )
         failed = [r for r in agent["scaling"]["rows"] if "error" in r]
         if failed:
