@@ -389,8 +389,10 @@ def reading(
                 + ": the VF list of one RTM_GETLINK reply is an attribute with a 16-bit length, "
                 "so beyond 64 KiB it comes back cut short. The observer and the upstream-style "
                 "agent read VFs with their statistics. pf-status-relay-agent asks the kernel to "
-                "skip statistics (RTEXT_FILTER_SKIP_STATS), which makes each VF entry smaller, "
-                "but its own limit was not measured here."
+                "skip statistics (RTEXT_FILTER_SKIP_STATS), which makes each VF entry smaller: "
+                "its own netlink client read "
+                + ", ".join(f"{r.get('agent_read_vfs', '?')} of {r['vfs']}" for r in short)
+                + " VFs."
             )
         failed = [r for r in agent["scaling"]["rows"] if "error" in r]
         if failed:
