@@ -78,8 +78,8 @@ class NodeReport(BaseModel):
 def event_name(report: NodeReport, reason: ReportReason) -> str:
     """Return a unique, valid Event name for ``report``.
 
-    Names are DNS subdomains of at most 253 characters; the monitor and node names are
-    at most 253 each, so they are cut and the instance and sequence keep it unique.
+    Names are DNS subdomains of at most 253 characters, and the monitor and node names
+    may each be that long. Both are cut, so the instance and sequence keep names unique.
     """
     stem = f"{report.monitor_name[:60]}.{report.node[:100]}"
     return f"{stem}.{report.instance[:12]}.{report.sequence:x}.{reason.lower()}"[:253].strip(".-")

@@ -135,7 +135,7 @@ class WriteFence:
 
 
 class Client(Protocol):
-    """What the controller needs from the API: JSON requests and watch streams."""
+    """Interface to the API server that the controller uses: JSON requests and watch streams."""
 
     async def request(
         self,

@@ -8,7 +8,7 @@ exactly that value, and an empty selector matches every node.
 When several monitors match a node, the OLDEST one keeps it: the one with the
 earliest creationTimestamp, ties broken by namespace and then name. Age is stable,
 so adding a monitor never takes nodes away from one that already works. Every other
-monitor that matches the node loses it and is told which monitor holds it. The
+monitor that matches the node loses it, and its status names the monitor that keeps it. The
 decision is made per node, so a monitor can keep some nodes and lose others.
 Every monitor takes part, including one whose spec is invalid (its DaemonSet is left
 as it was, so it still occupies its nodes) and one being deleted (its agents run

@@ -16,7 +16,7 @@ Conditions:
   InterfacesDown or InterfacesUnknown.
 - Degraded: True when the controller or its agents cannot do their job: InvalidSpec,
   NodeConflict, AgentsUnreachable. LACP being down on a link is not Degraded: the
-  product then works as intended, and Ready says so.
+  product then works as intended, and Ready reports it.
 - Progressing: True while agents have yet to report (AwaitingReports), run an older
   generation of the spec (RollingOut) or restore VFs before deletion (RestoringVFs).
 """

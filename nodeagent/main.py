@@ -94,7 +94,7 @@ async def _start_reporting(
 ) -> None:
     # Imported here so --no-report runs without loading the Kubernetes client, and in a
     # thread because loading it takes seconds on a slow node (minutes under emulation):
-    # the event loop meanwhile protects VFs and answers SIGTERM.
+    # the event loop meanwhile protects VFs and handles SIGTERM.
     await asyncio.to_thread(importlib.import_module, "nodeagent.kube")
     from kubernetes_asyncio.config import ConfigException
 

@@ -340,7 +340,7 @@ def run_scaling(topo: Topology, limit: int, repeats: int) -> dict[str, Any]:
                 states = rtnl.get_link(index).vf_states
                 row["read_back_vfs"] = len(states)
                 row["read_back_ok"] = len(states) == n and all(s == VF_DISABLE for s in states)
-                # The agent asks the kernel to skip VF statistics, so its VF list is smaller
+                # The agent requests no VF statistics from the kernel, so its VF list is smaller
                 # than the observer's and may fit where the observer's is cut short.
                 row["agent_read_vfs"] = asyncio.run(agent_read_vfs(PFS[0]))
             except Exception as error:  # a VF count the kernel rejects is a finding

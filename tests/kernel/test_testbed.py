@@ -186,7 +186,9 @@ def test_vf_link_states_round_trip(topology: Topology) -> None:
     topology.set_vf_link_states(pf.index, wanted)  # type: ignore[arg-type]
     topology.set_vf_link_state(pf.index, n - 1, "disable")
     states = topology.vf_link_states(pf.index)
-    assert states[0] == "enable" and states[1] == "disable" and states[n - 1] == "disable"
+    assert states[0] == "enable"
+    assert states[1] == "disable"
+    assert states[n - 1] == "disable"
     topology.set_vf_link_states(pf.index, {i: "auto" for i in range(n)})
     assert topology.vf_link_states(pf.index) == ["auto"] * n
 
